@@ -1,0 +1,100 @@
+//! The outer XML of a POSTed callback: `<xml><ToUserName/><AgentID/><Encrypt/></xml>`.
+//!
+//! Only `Encrypt` is trusted (it is covered by `msg_signature`); `ToUserName` and `AgentID` are
+//! unsigned hints kept for logs. Element order is free, values may be CDATA or plain text, and
+//! `AgentID` may be empty or missing. Parsing goes through [`crate::xml`], which refuses DOCTYPEs.
+
+use crate::xml::{self, XmlError};
+
+/// The parsed outer envelope of an encrypted callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The base64 ciphertext: the only signed part.
+    pub encrypt: String,
+    /// `ToUserName`: the CorpID (or SuiteID); unsigned, a hint only.
+    pub to_user_name: Option<String>,
+    /// `AgentID`: the receiving app; unsigned, often empty or missing.
+    pub agent_id: Option<String>,
+}
+
+/// Why an envelope was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// The body is not acceptable XML.
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    /// The body has no (or an empty) `<Encrypt>` element.
+    #[error("body has no Encrypt element")]
+    MissingEncrypt,
+}
+
+impl Envelope {
+    /// Parse a callback body.
+    ///
+    /// # Errors
+    /// [`EnvelopeError`] for malformed XML, a DOCTYPE, or a missing `Encrypt`.
+    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let fields = xml::parse(body)?;
+        let non_empty = |name: &str| {
+            fields
+                .text(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(Envelope {
+            encrypt: non_empty("Encrypt").ok_or(EnvelopeError::MissingEncrypt)?,
+            to_user_name: non_empty("ToUserName"),
+            agent_id: non_empty("AgentID"),
+        })
+    }
+
+    /// Render the envelope as WeCom sends it (CDATA values; `AgentID` only when set).
+    pub fn to_xml(&self) -> String {
+        let mut out = String::with_capacity(self.encrypt.len() + 128);
+        out.push_str("<xml>");
+        if let Some(to) = &self.to_user_name {
+            push_cdata(&mut out, "ToUserName", to);
+        }
+        push_cdata(&mut out, "Encrypt", &self.encrypt);
+        if let Some(agent) = &self.agent_id {
+            push_cdata(&mut out, "AgentID", agent);
+        }
+        out.push_str("</xml>");
+        out
+    }
+}
+
+fn push_cdata(out: &mut String, name: &str, value: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push_str("><![CDATA[");
+    // A value can never close the CDATA section early.
+    out.push_str(&value.replace("]]>", "]]]]><![CDATA[>"));
+    out.push_str("]]></");
+    out.push_str(name);
+    out.push('>');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_free_and_agent_optional() {
+        let e = Envelope::parse(
+            b"<xml>\n<Encrypt>abc=</Encrypt><ToUserName><![CDATA[ww1]]></ToUserName><AgentID><![CDATA[]]></AgentID></xml>",
+        )
+        .unwrap();
+        assert_eq!(e.encrypt, "abc=");
+        assert_eq!(e.to_user_name.as_deref(), Some("ww1"));
+        assert_eq!(e.agent_id, None);
+        assert_eq!(Envelope::parse(&e.to_xml().into_bytes()).unwrap(), e);
+    }
+
+    #[test]
+    fn missing_encrypt_is_named() {
+        let err = Envelope::parse(b"<xml><ToUserName>x</ToUserName></xml>").unwrap_err();
+        assert_eq!(err.to_string(), "body has no Encrypt element");
+    }
+}
