@@ -1,0 +1,278 @@
+//! One callback request, end to end and without I/O: the query string, the envelope, the
+//! signature and the decryption — in that order (CBC is unauthenticated, so nothing is
+//! decrypted before its signature checks out). The server and the `decrypt`/`seal` commands
+//! share this module, so they agree byte for byte.
+
+use crate::crypto::{CryptoError, MsgCrypt, RANDOM_LEN};
+use crate::envelope::{Envelope, EnvelopeError};
+
+/// The query parameters WeCom signs a callback with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallbackQuery {
+    /// `msg_signature`.
+    pub msg_signature: String,
+    /// `timestamp`, as sent (never re-formatted: it is signed as a string).
+    pub timestamp: String,
+    /// `nonce`, as sent.
+    pub nonce: String,
+    /// `echostr`, for GET URL verification only.
+    pub echostr: Option<String>,
+}
+
+/// Why a callback was refused. `Display` is one short line, safe to answer with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    /// The query string is malformed or lacks a parameter.
+    #[error("{0}")]
+    Query(String),
+    /// The body is not an acceptable envelope.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// Signature, decryption or receive id failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl CallbackError {
+    /// Whether the request failed authentication (answer 401) rather than being malformed (400).
+    pub fn is_authentication(&self) -> bool {
+        matches!(self, CallbackError::Crypto(e) if e.is_authentication())
+    }
+
+    /// A short stable label for metrics: `bad_query`, `bad_xml`, `bad_signature`, …
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallbackError::Query(_) => "bad_query",
+            CallbackError::Envelope(_) => "bad_xml",
+            CallbackError::Crypto(CryptoError::SignatureMismatch) => "bad_signature",
+            CallbackError::Crypto(CryptoError::ReceiveIdMismatch { .. }) => "bad_receive_id",
+            CallbackError::Crypto(_) => "bad_ciphertext",
+        }
+    }
+}
+
+impl CallbackQuery {
+    /// Parse a raw query string. Values are percent-decoded exactly once and `+` is kept as
+    /// `+` (it is a base64 character here, not a space); a space in `echostr` — left by a proxy
+    /// or client that form-decoded it — is turned back into `+`.
+    ///
+    /// # Errors
+    /// [`CallbackError::Query`] naming a missing parameter or a bad escape.
+    pub fn parse(query: &str) -> Result<Self, CallbackError> {
+        let mut out = CallbackQuery::default();
+        let (mut sig, mut ts, mut nonce) = (None, None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(raw)
+                .ok_or_else(|| CallbackError::Query(format!("query parameter {name} has a bad %-escape")))?;
+            match name {
+                "msg_signature" => sig = Some(value),
+                "timestamp" => ts = Some(value),
+                "nonce" => nonce = Some(value),
+                "echostr" => out.echostr = Some(value.replace(' ', "+")),
+                _ => {}
+            }
+        }
+        let need = |v: Option<String>, name: &str| {
+            v.filter(|s| !s.is_empty())
+                .ok_or_else(|| CallbackError::Query(format!("missing query parameter {name}")))
+        };
+        out.msg_signature = need(sig, "msg_signature")?;
+        out.timestamp = need(ts, "timestamp")?;
+        out.nonce = need(nonce, "nonce")?;
+        Ok(out)
+    }
+
+    /// The query string WeCom would send (values percent-encoded).
+    pub fn to_query_string(&self) -> String {
+        let mut out = format!(
+            "msg_signature={}&timestamp={}&nonce={}",
+            percent_encode(&self.msg_signature),
+            percent_encode(&self.timestamp),
+            percent_encode(&self.nonce)
+        );
+        if let Some(echostr) = &self.echostr {
+            out.push_str("&echostr=");
+            out.push_str(&percent_encode(echostr));
+        }
+        out
+    }
+}
+
+/// Verify and decrypt a POSTed callback; returns the plaintext XML.
+///
+/// # Errors
+/// See [`CallbackError`].
+pub fn open_post(
+    crypt: &MsgCrypt,
+    query: &CallbackQuery,
+    body: &[u8],
+) -> Result<String, CallbackError> {
+    let envelope = Envelope::parse(body)?;
+    Ok(crypt.verify_and_decrypt(
+        &query.msg_signature,
+        &query.timestamp,
+        &query.nonce,
+        &envelope.encrypt,
+    )?)
+}
+
+/// Verify and decrypt a GET URL verification; returns the echostr plaintext to answer with.
+///
+/// # Errors
+/// See [`CallbackError`]; a query without `echostr` is a query error.
+pub fn open_get(crypt: &MsgCrypt, query: &CallbackQuery) -> Result<String, CallbackError> {
+    let echostr = query
+        .echostr
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| CallbackError::Query("missing query parameter echostr".into()))?;
+    Ok(crypt.verify_and_decrypt(&query.msg_signature, &query.timestamp, &query.nonce, echostr)?)
+}
+
+/// A sealed callback: what WeCom would send for a plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// The signed query (with `echostr` for a GET verification).
+    pub query: CallbackQuery,
+    /// The envelope body for a POST; `None` for a GET verification.
+    pub body: Option<String>,
+}
+
+/// Seal `plaintext` as WeCom would POST it.
+///
+/// # Errors
+/// See [`MsgCrypt::encrypt_with_random`].
+pub fn seal_post(
+    crypt: &MsgCrypt,
+    plaintext: &[u8],
+    timestamp: &str,
+    nonce: &str,
+    random: [u8; RANDOM_LEN],
+) -> Result<Sealed, CryptoError> {
+    let encrypt = crypt.encrypt_with_random(plaintext, random)?;
+    let envelope = Envelope {
+        to_user_name: Some(crypt.receive_id().to_owned()).filter(|s| !s.is_empty()),
+        agent_id: None,
+        encrypt,
+    };
+    Ok(Sealed {
+        query: CallbackQuery {
+            msg_signature: crypt.signature(timestamp, nonce, &envelope.encrypt),
+            timestamp: timestamp.to_owned(),
+            nonce: nonce.to_owned(),
+            echostr: None,
+        },
+        body: Some(envelope.to_xml()),
+    })
+}
+
+/// Seal `plaintext` as the `echostr` of a GET URL verification.
+///
+/// # Errors
+/// See [`MsgCrypt::encrypt_with_random`].
+pub fn seal_get(
+    crypt: &MsgCrypt,
+    plaintext: &[u8],
+    timestamp: &str,
+    nonce: &str,
+    random: [u8; RANDOM_LEN],
+) -> Result<Sealed, CryptoError> {
+    let echostr = crypt.encrypt_with_random(plaintext, random)?;
+    Ok(Sealed {
+        query: CallbackQuery {
+            msg_signature: crypt.signature(timestamp, nonce, &echostr),
+            timestamp: timestamp.to_owned(),
+            nonce: nonce.to_owned(),
+            echostr: Some(echostr),
+        },
+        body: None,
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crypt() -> MsgCrypt {
+        MsgCrypt::new(
+            "QDG6eK",
+            "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+            "wx5823bf96d3bd56c7",
+        )
+        .unwrap()
+    }
+
+    const GET_A: &str = "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr=P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp%2B4RPcs8TgAE7OaBO%2BFZXvnaqQ%3D%3D";
+
+    #[test]
+    fn official_get_verification() {
+        let q = CallbackQuery::parse(GET_A).unwrap();
+        assert_eq!(open_get(&crypt(), &q).unwrap(), "1616140317555161061");
+    }
+
+    #[test]
+    fn plus_kept_and_space_repaired() {
+        let raw = GET_A.replace("%2B", "+");
+        assert_eq!(open_get(&crypt(), &CallbackQuery::parse(&raw).unwrap()).unwrap(), "1616140317555161061");
+        let spaced = GET_A.replace("%2B", "%20");
+        assert_eq!(open_get(&crypt(), &CallbackQuery::parse(&spaced).unwrap()).unwrap(), "1616140317555161061");
+    }
+
+    #[test]
+    fn seal_then_open_round_trips() {
+        let c = crypt();
+        let sealed = seal_post(&c, "<xml><A>1</A></xml>".as_bytes(), "1700000000", "n1", [b'r'; 16]).unwrap();
+        let q = CallbackQuery::parse(&sealed.query.to_query_string()).unwrap();
+        let body = sealed.body.unwrap();
+        assert_eq!(open_post(&c, &q, body.as_bytes()).unwrap(), "<xml><A>1</A></xml>");
+        let mut tampered = q.clone();
+        tampered.nonce = "n2".into();
+        let err = open_post(&c, &tampered, body.as_bytes()).unwrap_err();
+        assert!(err.is_authentication());
+        assert_eq!(err.to_string(), "signature mismatch");
+    }
+
+    #[test]
+    fn missing_parameters_are_named() {
+        assert_eq!(
+            CallbackQuery::parse("timestamp=1&nonce=2").unwrap_err().to_string(),
+            "missing query parameter msg_signature"
+        );
+        assert!(CallbackQuery::parse("msg_signature=%zz&timestamp=1&nonce=2").is_err());
+    }
+}

@@ -1,0 +1,141 @@
+//! The `wecom-callback` command line (architecture §3.1). Each command lives in its own module;
+//! this one declares them with clap and turns every failure into one line on stderr and a
+//! non-zero exit code.
+
+mod offline;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A command failure: one line for the user, and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    message: String,
+    code: u8,
+}
+
+impl CliError {
+    /// A failure with exit code 1.
+    pub fn new(message: impl std::fmt::Display) -> Self {
+        CliError {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(e)
+    }
+}
+
+/// Result of a command.
+pub type CliResult = Result<(), CliError>;
+
+/// Receive WeCom (企业微信) customer-contact callbacks and act on them.
+#[derive(Debug, Parser)]
+#[command(name = "wecom-callback", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse plaintext callback XML (files or stdin) into one JSON line per event.
+    Parse {
+        /// XML files; stdin when none.
+        files: Vec<PathBuf>,
+    },
+    /// Verify and decrypt an encrypted callback body (or a GET echostr) into its JSON line.
+    Decrypt {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The callback's query string: 'msg_signature=…&timestamp=…&nonce=…[&echostr=…]'.
+        #[arg(long)]
+        query: String,
+        /// The POST body file; stdin when absent (not read for a GET echostr).
+        file: Option<PathBuf>,
+    },
+    /// Seal plaintext XML into a signed, encrypted callback exactly as WeCom would send it.
+    Seal {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The timestamp to sign with (default: now).
+        #[arg(long)]
+        timestamp: Option<String>,
+        /// The nonce to sign with (default: random).
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Make a GET URL verification (the plaintext becomes the echostr) instead of a POST.
+        #[arg(long)]
+        verify: bool,
+        /// Send it to this URL (e.g. http://127.0.0.1:8080/callback/contacts) and print the answer.
+        #[arg(long)]
+        send: Option<String>,
+        /// The plaintext file; stdin when absent.
+        file: Option<PathBuf>,
+    },
+    /// Validate a config file and say what is wrong.
+    CheckConfig {
+        /// The config file.
+        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        config: PathBuf,
+    },
+}
+
+/// `--config` and `--app`, for commands that act as one app.
+#[derive(Debug, clap::Args)]
+struct AppArgs {
+    /// The config file.
+    #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+    config: PathBuf,
+    /// The app (its `name` in the config); may be left out when there is only one.
+    #[arg(long)]
+    app: Option<String>,
+}
+
+/// Run the command line and return the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// Run one parsed command.
+///
+/// # Errors
+/// The command's failure, as one line.
+pub fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Parse { files } => offline::parse(&files),
+        Command::Decrypt { app, query, file } => {
+            offline::decrypt(&app.config, app.app.as_deref(), &query, file.as_deref())
+        }
+        Command::Seal {
+            app,
+            timestamp,
+            nonce,
+            verify,
+            send,
+            file,
+        } => offline::seal(offline::SealArgs {
+            config: &app.config,
+            app: app.app.as_deref(),
+            timestamp,
+            nonce,
+            verify,
+            send: send.as_deref(),
+            file: file.as_deref(),
+        }),
+        Command::CheckConfig { config } => offline::check_config(&config),
+    }
+}

@@ -1,0 +1,184 @@
+//! The commands that need no server: `parse`, `decrypt`, `seal`, `check-config`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::{CliError, CliResult};
+use crate::callback::{self, CallbackQuery};
+use crate::config::{AppConfig, Config};
+use crate::event::Event;
+
+/// Read a file, or stdin when `path` is `None`.
+pub(crate) fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    match path {
+        Some(p) => {
+            std::fs::read(p).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))
+        }
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Load a config and pick the app (`--app`, or the only one).
+pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usize), CliError> {
+    let config = Config::load(config)?;
+    let index = match app {
+        Some(name) => {
+            let found = config.app(name)?;
+            config.apps.iter().position(|a| std::ptr::eq(a, found)).unwrap_or(0)
+        }
+        None if config.apps.len() == 1 => 0,
+        None => {
+            let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+            return Err(CliError::new(format!(
+                "--app is required: the config has several apps ({})",
+                names.join(", ")
+            )));
+        }
+    };
+    Ok((config, index))
+}
+
+fn print_event(text: &str, origin: &str) -> CliResult {
+    let event = Event::parse(text).map_err(|e| CliError::new(format!("{origin}: {e}")))?;
+    let line = serde_json::to_string(&event)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+fn utf8(bytes: Vec<u8>, origin: &str) -> Result<String, CliError> {
+    String::from_utf8(bytes).map_err(|_| CliError::new(format!("{origin}: not utf-8")))
+}
+
+/// `parse [FILE…]`.
+pub(crate) fn parse(files: &[std::path::PathBuf]) -> CliResult {
+    if files.is_empty() {
+        let text = utf8(read_input(None)?, "stdin")?;
+        return print_event(&text, "stdin");
+    }
+    for file in files {
+        let origin = file.display().to_string();
+        let text = utf8(read_input(Some(file))?, &origin)?;
+        print_event(&text, &origin)?;
+    }
+    Ok(())
+}
+
+/// `decrypt --config F --app NAME --query Q [FILE]`.
+pub(crate) fn decrypt(config: &Path, app: Option<&str>, query: &str, file: Option<&Path>) -> CliResult {
+    let (config, index) = load_app(config, app)?;
+    let crypt = config.apps[index].msg_crypt()?;
+    let query = CallbackQuery::parse(query.trim_start_matches('?'))?;
+    if query.echostr.is_some() {
+        let plain = callback::open_get(&crypt, &query)?;
+        println!("{plain}");
+        return Ok(());
+    }
+    let body = read_input(file)?;
+    let plain = callback::open_post(&crypt, &query, &body)?;
+    print_event(&plain, "decrypted plaintext")
+}
+
+/// Arguments of `seal`.
+pub(crate) struct SealArgs<'a> {
+    pub config: &'a Path,
+    pub app: Option<&'a str>,
+    pub timestamp: Option<String>,
+    pub nonce: Option<String>,
+    pub verify: bool,
+    pub send: Option<&'a str>,
+    pub file: Option<&'a Path>,
+}
+
+/// `seal --config F --app NAME [--timestamp T] [--nonce N] [--verify] [--send URL] [FILE]`.
+pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
+    let (config, index) = load_app(args.config, args.app)?;
+    let app: &AppConfig = &config.apps[index];
+    let crypt = app.msg_crypt()?;
+    let plaintext = read_input(args.file)?;
+    let mut rng = rand::thread_rng();
+    let timestamp = args.timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default()
+            .to_string()
+    });
+    let nonce = args
+        .nonce
+        .unwrap_or_else(|| (rand::Rng::gen_range(&mut rng, 100_000_000u64..10_000_000_000)).to_string());
+    let random = crate::crypto::random_prefix(&mut rng);
+    let sealed = if args.verify {
+        callback::seal_get(&crypt, &plaintext, &timestamp, &nonce, random)?
+    } else {
+        callback::seal_post(&crypt, &plaintext, &timestamp, &nonce, random)?
+    };
+    let query = sealed.query.to_query_string();
+    match args.send {
+        None => {
+            println!("{query}");
+            if let Some(body) = &sealed.body {
+                println!("{body}");
+            }
+            Ok(())
+        }
+        Some(url) => send(url, &query, sealed.body),
+    }
+}
+
+fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let target = format!("{url}{separator}{query}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let request = match body {
+            Some(body) => client
+                .post(&target)
+                .header("content-type", "text/xml")
+                .body(body),
+            None => client.get(&target),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| CliError::new(format!("cannot reach {url}: {}", e.without_url())))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        println!("{} {}", status.as_u16(), text.trim_end());
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(CliError::new(format!("server answered {status}")))
+        }
+    })
+}
+
+/// `check-config --config F`.
+pub(crate) fn check_config(path: &Path) -> CliResult {
+    let config = Config::load(path)?;
+    let names: Vec<String> = config
+        .apps
+        .iter()
+        .map(|a| format!("{} at {}", a.name, a.path))
+        .collect();
+    println!(
+        "{}: ok ({} app{}: {}; store: {:?})",
+        path.display(),
+        config.apps.len(),
+        if config.apps.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        config.store.backend
+    );
+    Ok(())
+}
