@@ -2,12 +2,17 @@
 //! this one declares them with clap and turns every failure into one line on stderr and a
 //! non-zero exit code.
 
+mod events;
 mod offline;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+
+use crate::dispatch::Handler;
 
 /// A command failure: one line for the user, and the exit code.
 #[derive(Debug)]
@@ -45,6 +50,28 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server.
+    Serve {
+        /// The config file.
+        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        config: PathBuf,
+    },
+    /// Run plaintext events through the configured handlers as if received (test your plug-ins).
+    Replay {
+        #[command(flatten)]
+        app: AppArgs,
+        /// Plaintext XML files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Inspect and re-run the inbox.
+    Events {
+        /// The config file.
+        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
     /// Parse plaintext callback XML (files or stdin) into one JSON line per event.
     Parse {
         /// XML files; stdin when none.
@@ -100,8 +127,14 @@ struct AppArgs {
 
 /// Run the command line and return the process exit code.
 pub fn main() -> ExitCode {
+    main_with(Vec::new())
+}
+
+/// Run the command line with your own handlers compiled in (added to every app, after the
+/// built-in plug-ins); `serve` and `replay` use them.
+pub fn main_with(handlers: Vec<Arc<dyn Handler>>) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, handlers) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", e.message);
@@ -114,8 +147,13 @@ pub fn main() -> ExitCode {
 ///
 /// # Errors
 /// The command's failure, as one line.
-pub fn run(cli: Cli) -> CliResult {
+pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
     match cli.command {
+        Command::Serve { config } => serve::serve(&config, handlers),
+        Command::Replay { app, files } => {
+            serve::replay(&app.config, app.app.as_deref(), &files, handlers)
+        }
+        Command::Events { config, command } => events::run(&config, command),
         Command::Parse { files } => offline::parse(&files),
         Command::Decrypt { app, query, file } => {
             offline::decrypt(&app.config, app.app.as_deref(), &query, file.as_deref())

@@ -1,0 +1,139 @@
+//! The real binary is SIGKILLed after acknowledging events whose handler had not succeeded yet;
+//! restarted on the same database, it handles every event, none twice.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn(config: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn wecom-callback")
+}
+
+async fn wait_healthy(base: &str) {
+    for _ in 0..500 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server did not become healthy");
+}
+
+#[tokio::test]
+async fn sigkill_loses_nothing_and_duplicates_nothing() {
+    let sink = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&sink)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[store]
+path = "{db}"
+[dispatch]
+backoff_base = "200ms"
+backoff_max = "1s"
+max_attempts = 1000
+[[apps]]
+name = "contacts"
+path = "/callback/contacts"
+corp_id = "{CORP_ID}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+[[apps.forward]]
+url = "{sink}/events"
+secret = "s3cret"
+"#,
+            db = dir.path().join("inbox.db").display(),
+            sink = sink.uri(),
+        ),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let mut first = spawn(&config_path);
+    wait_healthy(&base).await;
+    let client = reqwest::Client::new();
+    let template = fixture("change_external_contact__add_external_contact.xml");
+    let total = 12;
+    for i in 0..total {
+        let xml = template.replace("<CreateTime>", &format!("<Seq>{i}</Seq><CreateTime>"));
+        let (status, _) = post(&client, &base, &seal(&xml, &format!("n{i}"))).await;
+        assert_eq!(status, 200);
+    }
+    // Let some forward attempts fail, then kill without any chance to clean up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+
+    sink.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/events"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&sink)
+        .await;
+    let mut second = spawn(&config_path);
+    wait_healthy(&base).await;
+    for _ in 0..500 {
+        if sink.received_requests().await.unwrap_or_default().len() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = sink.received_requests().await.unwrap_or_default();
+    second.kill().ok();
+    second.wait().ok();
+
+    let ids: Vec<String> = delivered
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("x-wecom-callback-event-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), total, "every event delivered exactly once: {ids:?}");
+    assert_eq!(distinct.len(), total);
+    for r in &delivered {
+        let signature = r.headers.get("x-wecom-callback-signature").unwrap();
+        assert_eq!(
+            signature.to_str().unwrap(),
+            wecom_callback::plugins::forward_signature("s3cret", &r.body)
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! The server end to end over real HTTP on a random port: URL verification, every fixture kind
+//! reaching a handler exactly once, retries recognised, hostile input refused with a 4xx and
+//! nothing stored, handler retries and dead letters.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use wecom_callback::callback;
+use wecom_callback::store::{Inbox, MemoryInbox, Status};
+use wecom_callback::{Running, Service};
+
+async fn start(recorder: &Recorder, inbox: Arc<MemoryInbox>) -> (Running, String) {
+    let running = Service::new(config("", ""))
+        .handler(recorder.clone())
+        .with_inbox(inbox)
+        .start()
+        .await
+        .expect("start");
+    let base = format!("http://{}", running.addr());
+    (running, base)
+}
+
+/// GET verification answers the bare plaintext, for the official vector and a sealed one
+/// whose echostr holds '+' sent raw (not percent-encoded).
+#[tokio::test]
+async fn url_verification_answers_the_bare_plaintext() {
+    let (running, base) = start(&Recorder::default(), Arc::new(MemoryInbox::new())).await;
+    let client = reqwest::Client::new();
+    let official = "msg_signature=5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3&timestamp=1409659589&nonce=263014780&echostr=P9nAzCzyDtyTWESHep1vC5X9xho%2FqYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp%2B4RPcs8TgAE7OaBO%2BFZXvnaqQ%3D%3D";
+    for query in [official.to_owned(), official.replace("%2B", "+")] {
+        let r = client
+            .get(format!("{base}/callback/contacts?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "1616140317555161061");
+    }
+    running.stop().await;
+}
+
+/// Every fixture kind, POSTed sealed, reaches the handler exactly once; the same event sealed
+/// again three times (new nonce, so new ciphertext and signature) is acknowledged but not
+/// handled again.
+#[tokio::test]
+async fn every_fixture_is_handled_exactly_once_despite_retries() {
+    let recorder = Recorder::default();
+    let inbox = Arc::new(MemoryInbox::new());
+    let (running, base) = start(&recorder, inbox.clone()).await;
+    let client = reqwest::Client::new();
+    let fixtures = event_fixtures();
+    assert!(fixtures.len() >= 20, "expected every event kind in fixtures/events");
+    for (name, xml) in &fixtures {
+        for attempt in 0..4 {
+            let sealed = seal(xml, &format!("{name}-{attempt}"));
+            let (status, body) = post(&client, &base, &sealed).await;
+            assert_eq!((status, body.as_str()), (200, ""), "{name} attempt {attempt}");
+        }
+    }
+    eventually(|| recorder.seen().len() >= fixtures.len()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = recorder.seen();
+    assert_eq!(seen.len(), fixtures.len(), "{seen:?}");
+    let mut ids: Vec<i64> = seen.iter().map(|s| s.0).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), fixtures.len());
+    assert_eq!(inbox.depth().await.unwrap().pending, 0);
+    running.stop().await;
+}
+
+/// Hostile and malformed requests: each gets its 4xx within a second, nothing is stored, and
+/// the server still handles a real event afterwards.
+#[tokio::test]
+async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
+    let recorder = Recorder::default();
+    let inbox = Arc::new(MemoryInbox::new());
+    let (running, base) = start(&recorder, inbox.clone()).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let good_xml = fixture("change_external_contact__add_external_contact.xml");
+    let good = seal(&good_xml, "good");
+    let q = good.query.to_query_string();
+    let body = good.body.clone().unwrap();
+    let c = crypt();
+    let signed = |encrypt: &str| {
+        let sig = c.signature("1700000000", "n", encrypt);
+        (
+            format!("msg_signature={sig}&timestamp=1700000000&nonce=n"),
+            format!("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"),
+        )
+    };
+    let raw_cipher = |plain: &[u8]| {
+        // Encrypt exact bytes (no framing or padding) to forge bad plaintext layouts.
+        use aes::cipher::{BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
+        use base64::Engine;
+        let key = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        )
+        .decode(AES_KEY)
+        .unwrap();
+        let mut buf = plain.to_vec();
+        let n = buf.len();
+        cbc::Encryptor::<aes::Aes256>::new_from_slices(&key, &key[..16])
+            .unwrap()
+            .encrypt_padded_mut::<NoPadding>(&mut buf, n)
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    };
+    let other_token = wecom_callback::MsgCrypt::new("OtherToken1", AES_KEY, CORP_ID).unwrap();
+    let other_sig = other_token.signature(&good.query.timestamp, &good.query.nonce, {
+        let e = wecom_callback::Envelope::parse(body.as_bytes()).unwrap();
+        Box::leak(e.encrypt.into_boxed_str())
+    });
+    let wrong_key = wecom_callback::MsgCrypt::new(TOKEN, "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", CORP_ID).unwrap();
+    let wrong_key_sealed = callback::seal_post(&wrong_key, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
+    let wrong_id = wecom_callback::MsgCrypt::new(TOKEN, AES_KEY, "ww1436e0e65a779aee").unwrap();
+    let wrong_id_sealed = callback::seal_post(&wrong_id, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
+    let mut pad0 = vec![b'a'; 16];
+    pad0.extend_from_slice(&4u32.to_be_bytes());
+    pad0.extend_from_slice(b"<x/>");
+    pad0.resize(32, 0);
+    let mut pad33 = pad0.clone();
+    pad33.resize(64, 33);
+    pad33[31] = 33;
+    let mut long_len = vec![b'a'; 16];
+    long_len.extend_from_slice(&9999u32.to_be_bytes());
+    long_len.resize(64, 24);
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>"#;
+    let xxe = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>"#;
+
+    let mut cases: Vec<(&str, String, String, u16)> = vec![
+        ("tampered signature", q.replace("msg_signature=", "msg_signature=0"), body.clone(), 401),
+        ("missing signature", format!("timestamp={}&nonce={}", good.query.timestamp, good.query.nonce), body.clone(), 400),
+        ("token of another app", format!("msg_signature={other_sig}&timestamp={}&nonce={}", good.query.timestamp, good.query.nonce), body.clone(), 401),
+        ("wrong key", wrong_key_sealed.query.to_query_string(), wrong_key_sealed.body.clone().unwrap(), 400),
+        ("wrong receive id", wrong_id_sealed.query.to_query_string(), wrong_id_sealed.body.clone().unwrap(), 401),
+        ("doctype bomb", q.clone(), bomb.to_owned(), 400),
+        ("external entity", q.clone(), xxe.to_owned(), 400),
+        ("empty body", q.clone(), String::new(), 400),
+        ("no Encrypt", q.clone(), "<xml><ToUserName>x</ToUserName></xml>".to_owned(), 400),
+        ("oversized body", q.clone(), format!("<xml><Encrypt>{}</Encrypt></xml>", "A".repeat(70_000)), 413),
+    ];
+    for (name, plain_or_cipher) in [
+        ("non-base64", "!!!not base64!!!".to_owned()),
+        ("not block aligned", "QUJDREVGRw==".to_owned()),
+        ("pad byte 0", raw_cipher(&pad0)),
+        ("pad byte 33", raw_cipher(&pad33)),
+        ("length past the end", raw_cipher(&long_len)),
+    ] {
+        let (query, body) = signed(&plain_or_cipher);
+        cases.push((name, query, body, 400));
+    }
+    for (name, query, body, expected) in cases {
+        let started = Instant::now();
+        let r = client
+            .post(format!("{base}/callback/contacts?{query}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        assert_eq!(status, expected, "{name}: {text}");
+        assert!(!text.is_empty() && !text.contains('\n'), "{name}: one short line, got {text:?}");
+        assert!(started.elapsed() < Duration::from_secs(1), "{name} took {:?}", started.elapsed());
+    }
+    let r = client.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client.put(format!("{base}/callback/contacts?{q}")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(inbox.list(None, 100).await.unwrap().len(), 0, "nothing stored");
+
+    let (status, _) = post(&client, &base, &good).await;
+    assert_eq!(status, 200);
+    eventually(|| recorder.seen().len() == 1).await;
+    running.stop().await;
+}
+
+/// A failing handler is retried alone; the others are not re-run. One that keeps failing makes
+/// the event a dead letter, which `retry` makes pending again.
+#[tokio::test]
+async fn failing_handler_is_retried_alone_then_dead_lettered() {
+    let good = Recorder::named("good");
+    let flaky = Recorder {
+        fail_first: 2,
+        name: "flaky",
+        ..Default::default()
+    };
+    let broken = Recorder {
+        fail_first: 100,
+        name: "broken",
+        ..Default::default()
+    };
+    let inbox = Arc::new(MemoryInbox::new());
+    let running = Service::new(config("", ""))
+        .handler(good.clone())
+        .handler(flaky.clone())
+        .handler(broken.clone())
+        .with_inbox(inbox.clone())
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr());
+    let sealed = seal(&fixture("change_external_contact__add_external_contact.xml"), "x");
+    assert_eq!(post(&reqwest::Client::new(), &base, &sealed).await.0, 200);
+    eventually(|| flaky.seen().len() == 1).await;
+    let id = flaky.seen()[0].0;
+    for _ in 0..200 {
+        if inbox.get(id).await.unwrap().unwrap().status == Status::Failed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Failed);
+    assert_eq!(good.seen().len(), 1, "the good handler ran once");
+    let runs = inbox.runs(id).await.unwrap();
+    let broken_run = runs.iter().find(|r| r.handler == "broken").unwrap();
+    assert_eq!(broken_run.attempts, 3);
+    assert!(broken_run.last_error.as_deref().unwrap().contains("gave up after 3 attempts"));
+
+    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("wecom_callback_dead_letters 1"), "{metrics}");
+    assert!(metrics.contains("outcome=\"stored\""), "{metrics}");
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    assert!(inbox.retry(id).await.unwrap());
+    eventually(|| true).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(good.seen().len(), 1, "retry does not re-run handlers that succeeded");
+    running.stop().await;
+}
+
+/// Events of one customer are handled in arrival order, one at a time.
+#[tokio::test]
+async fn one_customer_in_order() {
+    let recorder = Recorder::default();
+    let inbox = Arc::new(MemoryInbox::new());
+    let (running, base) = start(&recorder, inbox).await;
+    let client = reqwest::Client::new();
+    let template = fixture("change_external_contact__edit_external_contact.xml");
+    for i in 0..20 {
+        let xml = template.replace("<CreateTime>", &format!("<Seq>{i}</Seq><CreateTime>"));
+        assert_eq!(post(&client, &base, &seal(&xml, &i.to_string())).await.0, 200);
+    }
+    eventually(|| recorder.seen().len() == 20).await;
+    let ids: Vec<i64> = recorder.seen().iter().map(|s| s.0).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    running.stop().await;
+}
