@@ -64,8 +64,9 @@ impl CallbackQuery {
         let (mut sig, mut ts, mut nonce) = (None, None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(raw)
-                .ok_or_else(|| CallbackError::Query(format!("query parameter {name} has a bad %-escape")))?;
+            let value = percent_decode(raw).ok_or_else(|| {
+                CallbackError::Query(format!("query parameter {name} has a bad %-escape"))
+            })?;
             match name {
                 "msg_signature" => sig = Some(value),
                 "timestamp" => ts = Some(value),
@@ -128,7 +129,12 @@ pub fn open_get(crypt: &MsgCrypt, query: &CallbackQuery) -> Result<String, Callb
         .as_deref()
         .filter(|e| !e.is_empty())
         .ok_or_else(|| CallbackError::Query("missing query parameter echostr".into()))?;
-    Ok(crypt.verify_and_decrypt(&query.msg_signature, &query.timestamp, &query.nonce, echostr)?)
+    Ok(crypt.verify_and_decrypt(
+        &query.msg_signature,
+        &query.timestamp,
+        &query.nonce,
+        echostr,
+    )?)
 }
 
 /// A sealed callback: what WeCom would send for a plaintext.
@@ -248,18 +254,34 @@ mod tests {
     #[test]
     fn plus_kept_and_space_repaired() {
         let raw = GET_A.replace("%2B", "+");
-        assert_eq!(open_get(&crypt(), &CallbackQuery::parse(&raw).unwrap()).unwrap(), "1616140317555161061");
+        assert_eq!(
+            open_get(&crypt(), &CallbackQuery::parse(&raw).unwrap()).unwrap(),
+            "1616140317555161061"
+        );
         let spaced = GET_A.replace("%2B", "%20");
-        assert_eq!(open_get(&crypt(), &CallbackQuery::parse(&spaced).unwrap()).unwrap(), "1616140317555161061");
+        assert_eq!(
+            open_get(&crypt(), &CallbackQuery::parse(&spaced).unwrap()).unwrap(),
+            "1616140317555161061"
+        );
     }
 
     #[test]
     fn seal_then_open_round_trips() {
         let c = crypt();
-        let sealed = seal_post(&c, "<xml><A>1</A></xml>".as_bytes(), "1700000000", "n1", [b'r'; 16]).unwrap();
+        let sealed = seal_post(
+            &c,
+            "<xml><A>1</A></xml>".as_bytes(),
+            "1700000000",
+            "n1",
+            [b'r'; 16],
+        )
+        .unwrap();
         let q = CallbackQuery::parse(&sealed.query.to_query_string()).unwrap();
         let body = sealed.body.unwrap();
-        assert_eq!(open_post(&c, &q, body.as_bytes()).unwrap(), "<xml><A>1</A></xml>");
+        assert_eq!(
+            open_post(&c, &q, body.as_bytes()).unwrap(),
+            "<xml><A>1</A></xml>"
+        );
         let mut tampered = q.clone();
         tampered.nonce = "n2".into();
         let err = open_post(&c, &tampered, body.as_bytes()).unwrap_err();
@@ -270,7 +292,9 @@ mod tests {
     #[test]
     fn missing_parameters_are_named() {
         assert_eq!(
-            CallbackQuery::parse("timestamp=1&nonce=2").unwrap_err().to_string(),
+            CallbackQuery::parse("timestamp=1&nonce=2")
+                .unwrap_err()
+                .to_string(),
             "missing query parameter msg_signature"
         );
         assert!(CallbackQuery::parse("msg_signature=%zz&timestamp=1&nonce=2").is_err());

@@ -363,8 +363,8 @@ impl Config {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
         expand_vars(&mut value, "", env)?;
-        let config: Config = Config::deserialize(value)
-            .map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
+        let config: Config =
+            Config::deserialize(value).map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
         config.validate()?;
         Ok(config)
     }
@@ -376,7 +376,10 @@ impl Config {
     pub fn app(&self, name: &str) -> Result<&AppConfig, ConfigError> {
         self.apps.iter().find(|a| a.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.apps.iter().map(|a| a.name.as_str()).collect();
-            invalid("--app", format!("no app named {name:?} (apps: {})", names.join(", ")))
+            invalid(
+                "--app",
+                format!("no app named {name:?} (apps: {})", names.join(", ")),
+            )
         })
     }
 
@@ -421,7 +424,10 @@ impl Config {
         }
         if !(self.api.base_url.starts_with("http://") || self.api.base_url.starts_with("https://"))
         {
-            return Err(invalid("api.base_url", "must start with http:// or https://"));
+            return Err(invalid(
+                "api.base_url",
+                "must start with http:// or https://",
+            ));
         }
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one [[apps]] is required"));
@@ -438,7 +444,10 @@ impl Config {
             return Err(invalid(key("name"), "is empty"));
         }
         if self.apps[..i].iter().any(|a| a.name == app.name) {
-            return Err(invalid(key("name"), format!("{:?} is used twice", app.name)));
+            return Err(invalid(
+                key("name"),
+                format!("{:?} is used twice", app.name),
+            ));
         }
         if !app.path.starts_with('/') || app.path.contains(['?', '#', ' ']) {
             return Err(invalid(key("path"), "must be a URL path starting with /"));
@@ -447,7 +456,10 @@ impl Config {
             return Err(invalid(key("path"), "is reserved"));
         }
         if self.apps[..i].iter().any(|a| a.path == app.path) {
-            return Err(invalid(key("path"), format!("{:?} is used twice", app.path)));
+            return Err(invalid(
+                key("path"),
+                format!("{:?} is used twice", app.path),
+            ));
         }
         if app.corp_id.trim().is_empty() {
             return Err(invalid(key("corp_id"), "is empty"));
@@ -467,16 +479,30 @@ impl Config {
             ));
         }
         if let Some(welcome) = &app.welcome {
-            let messages = std::iter::once(("welcome".to_owned(), welcome.text.as_ref(), &welcome.attachments))
-                .chain(welcome.states.iter().map(|(state, m)| {
-                    (format!("welcome.states.{state}"), m.text.as_ref(), &m.attachments)
-                }));
+            let messages = std::iter::once((
+                "welcome".to_owned(),
+                welcome.text.as_ref(),
+                &welcome.attachments,
+            ))
+            .chain(welcome.states.iter().map(|(state, m)| {
+                (
+                    format!("welcome.states.{state}"),
+                    m.text.as_ref(),
+                    &m.attachments,
+                )
+            }));
             for (name, text, attachments) in messages {
                 if text.is_some_and(|t| t.len() > 4000) {
-                    return Err(invalid(key(&format!("{name}.text")), "is longer than 4000 bytes"));
+                    return Err(invalid(
+                        key(&format!("{name}.text")),
+                        "is longer than 4000 bytes",
+                    ));
                 }
                 if attachments.len() > 9 {
-                    return Err(invalid(key(&format!("{name}.attachments")), "has more than 9 items"));
+                    return Err(invalid(
+                        key(&format!("{name}.attachments")),
+                        "has more than 9 items",
+                    ));
                 }
             }
         }
@@ -526,7 +552,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("{text:?} is not a duration like 250ms, 10s, 5m, 1h or 7d")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like 250ms, 10s, 5m, 1h or 7d"
+            ));
+        }
     };
     Ok(Duration::from_millis(n.saturating_mul(millis)))
 }
@@ -576,7 +606,10 @@ fn expand_string(
             .ok_or_else(|| invalid(key, "has an unclosed ${"))?;
         let var = &after[..end];
         if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(key, format!("${{{var}}} is not a valid variable name")));
+            return Err(invalid(
+                key,
+                format!("${{{var}}} is not a valid variable name"),
+            ));
         }
         let found = env(var).ok_or_else(|| ConfigError::MissingVar {
             var: var.to_owned(),
@@ -593,7 +626,9 @@ fn one_line(message: &str) -> String {
     message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' '))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -118,7 +118,9 @@ impl AesKey {
     /// exactly 32 bytes. The message never repeats the key.
     pub fn from_encoding_aes_key(encoding_aes_key: &str) -> Result<Self, CryptoError> {
         if encoding_aes_key.len() != 43 {
-            return Err(CryptoError::IllegalAesKey("it must be exactly 43 characters"));
+            return Err(CryptoError::IllegalAesKey(
+                "it must be exactly 43 characters",
+            ));
         }
         let bytes = LENIENT
             .decode(encoding_aes_key)
@@ -431,11 +433,7 @@ impl MsgCrypt {
     ///
     /// # Errors
     /// See [`seal`].
-    pub fn encrypt(
-        &self,
-        msg: &[u8],
-        rng: &mut impl rand::RngCore,
-    ) -> Result<String, CryptoError> {
+    pub fn encrypt(&self, msg: &[u8], rng: &mut impl rand::RngCore) -> Result<String, CryptoError> {
         self.encrypt_with_random(msg, random_prefix(rng))
     }
 }
@@ -469,7 +467,8 @@ mod tests {
             hex::encode(a.0),
             "8d69989bbaabe67328014c194631ad0719b3dca035b64023df292447aab60760"
         );
-        let b = AesKey::from_encoding_aes_key("6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt").unwrap();
+        let b =
+            AesKey::from_encoding_aes_key("6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt").unwrap();
         assert_eq!(
             hex::encode(b.0),
             "eaa91d32babaf274ca76ece72583b5037ed6da8120a64314be4b6d453a2a854b"
@@ -488,7 +487,9 @@ mod tests {
     #[test]
     fn full_block_of_padding_round_trips() {
         let c = crypt_a();
-        let sealed = c.encrypt_with_random(&[b'x'; 26], *b"0123456789abcdef").unwrap();
+        let sealed = c
+            .encrypt_with_random(&[b'x'; 26], *b"0123456789abcdef")
+            .unwrap();
         assert_eq!(
             sealed,
             "sKqRbbiSUnDhFHOvPjtUMSs1k8K1CdhVATTBQNj5RGfr2SSogQPwiaREvDG6j+anDDTQGRPc5XVafaRf07vjdJWo03DV9aa/cArn/HDtV476heTTKpJSMh7JMO1cnA3V"
@@ -541,7 +542,10 @@ mod tests {
     fn malformed_signature_is_a_mismatch() {
         let c = crypt_a();
         for sig in ["", "zz", "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd"] {
-            assert_eq!(c.verify(sig, "1", "2", "3"), Err(CryptoError::SignatureMismatch));
+            assert_eq!(
+                c.verify(sig, "1", "2", "3"),
+                Err(CryptoError::SignatureMismatch)
+            );
         }
     }
 

@@ -278,7 +278,9 @@ impl Dispatcher {
         };
         let sweeper = dispatcher.clone();
         let every = config.sweep_every;
-        dispatcher.tasks.spawn(async move { sweeper.sweep_loop(every).await });
+        dispatcher
+            .tasks
+            .spawn(async move { sweeper.sweep_loop(every).await });
         dispatcher
     }
 
@@ -329,11 +331,10 @@ impl Dispatcher {
             };
             if stopped {
                 // Leave queued events in the inbox for the next start.
-                if let Some(queue) = lanes.remove(&key) {
-                    if let Ok(mut owned) = self.shared.owned.lock() {
-                        for e in queue {
-                            owned.remove(&e.id);
-                        }
+                if let (Some(queue), Ok(mut owned)) = (lanes.remove(&key), self.shared.owned.lock())
+                {
+                    for e in queue {
+                        owned.remove(&e.id);
                     }
                 }
                 break;
@@ -409,7 +410,12 @@ impl Dispatcher {
                     .handler_outcome(&stored.app, handler.name(), state.as_str());
                 match state {
                     RunState::Done => {
-                        tracing::debug!(event_id = stored.id, handler = handler.name(), attempt, "handled")
+                        tracing::debug!(
+                            event_id = stored.id,
+                            handler = handler.name(),
+                            attempt,
+                            "handled"
+                        )
                     }
                     _ => tracing::warn!(
                         event_id = stored.id,

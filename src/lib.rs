@@ -36,12 +36,11 @@ pub mod server;
 pub mod service;
 pub mod store;
 
-
+pub use async_trait::async_trait;
 pub use config::Config;
 pub use crypto::{CryptoError, MsgCrypt};
-pub use envelope::Envelope;
-pub use async_trait::async_trait;
 pub use dispatch::{Context, Handler, HandlerError, HandlerResult};
+pub use envelope::Envelope;
 pub use event::{
     AcquisitionEvent, ChatEvent, ContactChange, ContactEvent, Event, TagEvent, UnknownEvent,
 };

@@ -45,12 +45,9 @@ impl Metrics {
             callbacks.clone(),
         );
         let ack_latency = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new(
-                [
-                    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-                ]
-                .into_iter(),
-            )
+            Histogram::new([
+                0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            ])
         });
         registry.register(
             "ack_latency_seconds",

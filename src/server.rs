@@ -102,7 +102,9 @@ async fn verify(
         .and_then(|query| callback::open_get(&app.crypt, &query));
     match opened {
         Ok(plain) => {
-            state.metrics.callback(&app.name, "url_verification", "verified");
+            state
+                .metrics
+                .callback(&app.name, "url_verification", "verified");
             tracing::info!(app = %app.name, "url verification answered");
             HttpResponse::Ok().content_type("text/plain").body(plain)
         }
@@ -162,9 +164,14 @@ async fn receive(
             tracing::info!(app = %app.name, event_id = id, kind = %kind, "duplicate callback acknowledged");
         }
         Err(e) => {
-            state.metrics.callback(&app.name, &kind, "store_unavailable");
+            state
+                .metrics
+                .callback(&app.name, &kind, "store_unavailable");
             tracing::error!(app = %app.name, error = %e, "cannot store callback");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, "inbox unavailable, retry later");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "inbox unavailable, retry later",
+            );
         }
     }
     state

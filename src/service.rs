@@ -210,12 +210,12 @@ impl Service {
                 Ok(Arc::new(AppRoute {
                     name: a.name.clone(),
                     path: a.path.clone(),
-                    crypt: a.msg_crypt().map_err(|e| {
-                        crate::config::ConfigError::Invalid {
+                    crypt: a
+                        .msg_crypt()
+                        .map_err(|e| crate::config::ConfigError::Invalid {
                             key: format!("apps.{}.encoding_aes_key", a.name),
                             reason: e.to_string(),
-                        }
-                    })?,
+                        })?,
                     reply: a.reply.clone(),
                 }))
             })

@@ -124,13 +124,12 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
                         if fields.len() >= MAX_FIELDS {
                             return Err(XmlError::TooManyFields);
                         }
-                        current = Some((name_of(start.name().as_ref())?, Value::Text(String::new())));
+                        current =
+                            Some((name_of(start.name().as_ref())?, Value::Text(String::new())));
                     }
                     3 => {
-                        if let Some((_, value)) = current.as_mut() {
-                            if let Value::Text(_) = value {
-                                *value = Value::List(Vec::new());
-                            }
+                        if let Some((_, value @ Value::Text(_))) = current.as_mut() {
+                            *value = Value::List(Vec::new());
                         }
                         item = Some(String::new());
                     }
@@ -203,7 +202,9 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
         return Err(XmlError::Empty);
     }
     if depth != 0 {
-        return Err(XmlError::Malformed("document ends inside an element".into()));
+        return Err(XmlError::Malformed(
+            "document ends inside an element".into(),
+        ));
     }
     Ok(Fields(fields))
 }
@@ -266,12 +267,22 @@ mod tests {
         assert_eq!(parse(bomb), Err(XmlError::Doctype));
         let undeclared = b"<xml><A>&xxe;</A></xml>";
         assert!(matches!(parse(undeclared), Err(XmlError::Malformed(_))));
-        assert_eq!(parse(b"<xml><A>&lt;&#20320;</A></xml>").unwrap().text("A"), Some("<你"));
+        assert_eq!(
+            parse(b"<xml><A>&lt;&#20320;</A></xml>").unwrap().text("A"),
+            Some("<你")
+        );
     }
 
     #[test]
     fn malformed_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"<xml>", b"<xml><A></B></xml>", b"\xff\xfe", b"<a/><b/>", b"<x><a><b><c>1</c></b></a></x>"] {
+        for bad in [
+            &b""[..],
+            b"<xml>",
+            b"<xml><A></B></xml>",
+            b"\xff\xfe",
+            b"<a/><b/>",
+            b"<x><a><b><c>1</c></b></a></x>",
+        ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }

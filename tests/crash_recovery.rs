@@ -31,10 +31,10 @@ fn spawn(config: &std::path::Path) -> Child {
 
 async fn wait_healthy(base: &str) {
     for _ in 0..500 {
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -127,7 +127,11 @@ secret = "s3cret"
         })
         .collect();
     let distinct: HashSet<&String> = ids.iter().collect();
-    assert_eq!(ids.len(), total, "every event delivered exactly once: {ids:?}");
+    assert_eq!(
+        ids.len(),
+        total,
+        "every event delivered exactly once: {ids:?}"
+    );
     assert_eq!(distinct.len(), total);
     for r in &delivered {
         let signature = r.headers.get("x-wecom-callback-signature").unwrap();

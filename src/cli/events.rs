@@ -111,7 +111,13 @@ async fn show(inbox: &dyn Inbox, id: i64) -> CliResult {
 
 async fn retry(inbox: &dyn Inbox, mut ids: Vec<i64>, failed: bool) -> CliResult {
     if failed {
-        ids.extend(inbox.list(Some(Status::Failed), usize::MAX >> 1).await?.iter().map(|e| e.id));
+        ids.extend(
+            inbox
+                .list(Some(Status::Failed), usize::MAX >> 1)
+                .await?
+                .iter()
+                .map(|e| e.id),
+        );
     }
     if ids.is_empty() {
         return Err(CliError::new("name event ids, or --failed"));

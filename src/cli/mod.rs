@@ -53,7 +53,11 @@ enum Command {
     /// Run the server.
     Serve {
         /// The config file.
-        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        #[arg(
+            long,
+            env = "WECOM_CALLBACK_CONFIG",
+            default_value = "wecom-callback.toml"
+        )]
         config: PathBuf,
     },
     /// Run plaintext events through the configured handlers as if received (test your plug-ins).
@@ -67,7 +71,11 @@ enum Command {
     /// Inspect and re-run the inbox.
     Events {
         /// The config file.
-        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        #[arg(
+            long,
+            env = "WECOM_CALLBACK_CONFIG",
+            default_value = "wecom-callback.toml"
+        )]
         config: PathBuf,
         #[command(subcommand)]
         command: events::EventsCommand,
@@ -109,7 +117,11 @@ enum Command {
     /// Validate a config file and say what is wrong.
     CheckConfig {
         /// The config file.
-        #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+        #[arg(
+            long,
+            env = "WECOM_CALLBACK_CONFIG",
+            default_value = "wecom-callback.toml"
+        )]
         config: PathBuf,
     },
 }
@@ -118,7 +130,11 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct AppArgs {
     /// The config file.
-    #[arg(long, env = "WECOM_CALLBACK_CONFIG", default_value = "wecom-callback.toml")]
+    #[arg(
+        long,
+        env = "WECOM_CALLBACK_CONFIG",
+        default_value = "wecom-callback.toml"
+    )]
     config: PathBuf,
     /// The app (its `name` in the config); may be left out when there is only one.
     #[arg(long)]

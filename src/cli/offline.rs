@@ -30,7 +30,11 @@ pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usiz
     let index = match app {
         Some(name) => {
             let found = config.app(name)?;
-            config.apps.iter().position(|a| std::ptr::eq(a, found)).unwrap_or(0)
+            config
+                .apps
+                .iter()
+                .position(|a| std::ptr::eq(a, found))
+                .unwrap_or(0)
         }
         None if config.apps.len() == 1 => 0,
         None => {
@@ -71,7 +75,12 @@ pub(crate) fn parse(files: &[std::path::PathBuf]) -> CliResult {
 }
 
 /// `decrypt --config F --app NAME --query Q [FILE]`.
-pub(crate) fn decrypt(config: &Path, app: Option<&str>, query: &str, file: Option<&Path>) -> CliResult {
+pub(crate) fn decrypt(
+    config: &Path,
+    app: Option<&str>,
+    query: &str,
+    file: Option<&Path>,
+) -> CliResult {
     let (config, index) = load_app(config, app)?;
     let crypt = config.apps[index].msg_crypt()?;
     let query = CallbackQuery::parse(query.trim_start_matches('?'))?;
@@ -110,9 +119,9 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
             .unwrap_or_default()
             .to_string()
     });
-    let nonce = args
-        .nonce
-        .unwrap_or_else(|| (rand::Rng::gen_range(&mut rng, 100_000_000u64..10_000_000_000)).to_string());
+    let nonce = args.nonce.unwrap_or_else(|| {
+        (rand::Rng::gen_range(&mut rng, 100_000_000u64..10_000_000_000)).to_string()
+    });
     let random = crate::crypto::random_prefix(&mut rng);
     let sealed = if args.verify {
         callback::seal_get(&crypt, &plaintext, &timestamp, &nonce, random)?

@@ -67,8 +67,7 @@ pub(crate) fn replay(
             let bytes = super::offline::read_input(Some(file))?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| CliError::new(format!("{origin}: not utf-8")))?;
-            let event =
-                Event::parse(&text).map_err(|e| CliError::new(format!("{origin}: {e}")))?;
+            let event = Event::parse(&text).map_err(|e| CliError::new(format!("{origin}: {e}")))?;
             let ctx = Context::new(&app_name, i as i64 + 1, app_handlers.api.clone());
             if app_handlers.handlers.is_empty() {
                 println!("{origin}: {} (no handlers configured)", event.kind());

@@ -63,7 +63,11 @@ pub struct ChatEvent {
 }
 
 impl ChatEvent {
-    pub(crate) fn take(header: Header, change: ChatChange, mut p: Picker<'_>) -> Result<Self, NotTyped> {
+    pub(crate) fn take(
+        header: Header,
+        change: ChatChange,
+        mut p: Picker<'_>,
+    ) -> Result<Self, NotTyped> {
         Ok(ChatEvent {
             header,
             change,

@@ -10,7 +10,8 @@ pub(crate) struct JsonOut(pub(crate) Map<String, Json>);
 
 impl JsonOut {
     pub(crate) fn text(&mut self, key: &str, value: &str) {
-        self.0.insert(key.to_owned(), Json::String(value.to_owned()));
+        self.0
+            .insert(key.to_owned(), Json::String(value.to_owned()));
     }
 
     pub(crate) fn opt_text(&mut self, key: &str, value: &Option<String>) {

@@ -31,9 +31,14 @@ impl TagChange {
 
     /// Parse a `ChangeType` string.
     pub fn parse(s: &str) -> Option<Self> {
-        [TagChange::Create, TagChange::Update, TagChange::Delete, TagChange::Shuffle]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            TagChange::Create,
+            TagChange::Update,
+            TagChange::Delete,
+            TagChange::Shuffle,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -56,7 +61,11 @@ pub struct TagEvent {
 }
 
 impl TagEvent {
-    pub(crate) fn take(header: Header, change: TagChange, mut p: Picker<'_>) -> Result<Self, NotTyped> {
+    pub(crate) fn take(
+        header: Header,
+        change: TagChange,
+        mut p: Picker<'_>,
+    ) -> Result<Self, NotTyped> {
         Ok(TagEvent {
             header,
             change,

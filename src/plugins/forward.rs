@@ -78,13 +78,14 @@ impl Handler for Forward {
             .header("content-type", "application/json")
             .header("x-wecom-callback-event-id", ctx.event_id.to_string());
         if let Some(secret) = &self.secret {
-            request = request.header("x-wecom-callback-signature", signature(secret.expose(), &body));
+            request = request.header(
+                "x-wecom-callback-signature",
+                signature(secret.expose(), &body),
+            );
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| HandlerError::transient(format!("forward to {}: {}", self.url, e.without_url())))?;
+        let response = request.body(body).send().await.map_err(|e| {
+            HandlerError::transient(format!("forward to {}: {}", self.url, e.without_url()))
+        })?;
         let status = response.status();
         if status.is_success() {
             Ok(())

@@ -167,8 +167,11 @@ pub trait Inbox: Send + Sync + 'static {
     async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError>;
 
     /// Events, newest first, optionally only those with `status`.
-    async fn list(&self, status: Option<Status>, limit: usize)
-    -> Result<Vec<StoredEvent>, StoreError>;
+    async fn list(
+        &self,
+        status: Option<Status>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Every handler's record for an event.
     async fn runs(&self, id: i64) -> Result<Vec<HandlerRun>, StoreError>;
@@ -225,10 +228,22 @@ pub(crate) mod contract {
     }
 
     pub(crate) async fn check(inbox: &dyn Inbox) {
-        let a = inbox.append(event("app", "<a/>", Some("k1"))).await.unwrap();
-        let Appended::New(id) = a else { panic!("{a:?}") };
-        assert_eq!(inbox.append(event("app", "<a/>", Some("k1"))).await.unwrap(), Appended::Duplicate(id));
-        let Appended::New(other_app) = inbox.append(event("other", "<a/>", None)).await.unwrap() else {
+        let a = inbox
+            .append(event("app", "<a/>", Some("k1")))
+            .await
+            .unwrap();
+        let Appended::New(id) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            inbox
+                .append(event("app", "<a/>", Some("k1")))
+                .await
+                .unwrap(),
+            Appended::Duplicate(id)
+        );
+        let Appended::New(other_app) = inbox.append(event("other", "<a/>", None)).await.unwrap()
+        else {
             panic!("same content for another app is a new event")
         };
         assert!(other_app > id);
@@ -244,18 +259,36 @@ pub(crate) mod contract {
         inbox.record(id, run(RunState::Dead, 2)).await.unwrap();
         assert_eq!(inbox.runs(id).await.unwrap(), vec![run(RunState::Dead, 2)]);
         inbox.finish(id, Status::Failed).await.unwrap();
-        assert_eq!(inbox.depth().await.unwrap(), Depth { pending: 1, failed: 1 });
-        assert_eq!(inbox.list(Some(Status::Failed), 10).await.unwrap()[0].id, id);
+        assert_eq!(
+            inbox.depth().await.unwrap(),
+            Depth {
+                pending: 1,
+                failed: 1
+            }
+        );
+        assert_eq!(
+            inbox.list(Some(Status::Failed), 10).await.unwrap()[0].id,
+            id
+        );
 
         assert!(inbox.retry(id).await.unwrap());
         assert!(!inbox.retry(id).await.unwrap());
-        assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Pending);
+        assert_eq!(
+            inbox.get(id).await.unwrap().unwrap().status,
+            Status::Pending
+        );
         assert_eq!(inbox.runs(id).await.unwrap()[0].attempts, 0);
 
         inbox.finish(id, Status::Done).await.unwrap();
         assert_eq!(inbox.purge(500).await.unwrap(), 0);
         assert_eq!(inbox.purge(2000).await.unwrap(), 1);
         assert!(inbox.get(id).await.unwrap().is_none());
-        assert!(matches!(inbox.append(event("app", "<a/>", Some("k1"))).await.unwrap(), Appended::New(_)));
+        assert!(matches!(
+            inbox
+                .append(event("app", "<a/>", Some("k1")))
+                .await
+                .unwrap(),
+            Appended::New(_)
+        ));
     }
 }

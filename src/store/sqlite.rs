@@ -105,7 +105,9 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from);
+        let begun = conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from);
         if let Err(e) = begun {
             for job in batch {
                 job(&conn)(Err(e.clone()));
@@ -136,8 +138,7 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-const EVENT_COLUMNS: &str =
-    "id, app, kind, order_key, plaintext, received_at, dedup_key, status";
+const EVENT_COLUMNS: &str = "id, app, kind, order_key, plaintext, received_at, dedup_key, status";
 
 #[async_trait::async_trait]
 impl Inbox for SqliteInbox {

@@ -71,13 +71,22 @@ pub fn fixture(name: &str) -> String {
 
 /// Seal a plaintext as a POST with a fresh nonce.
 pub fn seal(plaintext: &str, nonce: &str) -> Sealed {
-    callback::seal_post(&crypt(), plaintext.as_bytes(), "1700000000", nonce, *b"0123456789abcdef")
-        .expect("seal")
+    callback::seal_post(
+        &crypt(),
+        plaintext.as_bytes(),
+        "1700000000",
+        nonce,
+        *b"0123456789abcdef",
+    )
+    .expect("seal")
 }
 
 /// POST a sealed callback; returns (status, body).
 pub async fn post(client: &reqwest::Client, base: &str, sealed: &Sealed) -> (u16, String) {
-    let url = format!("{base}/callback/contacts?{}", sealed.query.to_query_string());
+    let url = format!(
+        "{base}/callback/contacts?{}",
+        sealed.query.to_query_string()
+    );
     let r = client
         .post(url)
         .body(sealed.body.clone().unwrap_or_default())
@@ -87,10 +96,13 @@ pub async fn post(client: &reqwest::Client, base: &str, sealed: &Sealed) -> (u16
     (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
+/// What a [`Recorder`] saw: (event id, kind, order key).
+pub type Seen = Vec<(i64, String, Option<String>)>;
+
 /// Records every event it sees; fails the first `fail_first` attempts of each event.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    pub seen: Arc<Mutex<Vec<(i64, String, Option<String>)>>>,
+    pub seen: Arc<Mutex<Seen>>,
     pub fail_first: u32,
     pub name: &'static str,
 }
@@ -103,7 +115,7 @@ impl Recorder {
         }
     }
 
-    pub fn seen(&self) -> Vec<(i64, String, Option<String>)> {
+    pub fn seen(&self) -> Seen {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -111,12 +123,19 @@ impl Recorder {
 #[wecom_callback::async_trait]
 impl Handler for Recorder {
     fn name(&self) -> &str {
-        if self.name.is_empty() { "recorder" } else { self.name }
+        if self.name.is_empty() {
+            "recorder"
+        } else {
+            self.name
+        }
     }
 
     async fn handle(&self, ctx: &Context, event: &Event) -> HandlerResult {
         if ctx.attempt <= self.fail_first {
-            return Err(HandlerError::transient(format!("attempt {} fails", ctx.attempt)));
+            return Err(HandlerError::transient(format!(
+                "attempt {} fails",
+                ctx.attempt
+            )));
         }
         self.seen
             .lock()

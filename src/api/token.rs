@@ -1,0 +1,378 @@
+//! The access token: its secret-keeping type, the [`TokenStore`] it is cached in, and the
+//! single-flight refresh that makes many waiting calls share one `gettoken`.
+//!
+//! Tokens are per secret (per app), not per corp, so the cache key is built from the corp id and
+//! a digest of the secret ([`cache_key`]) — never the secret itself, since a shared store such as
+//! Redis shows its keys to anyone who can list them. Fetching the token over HTTP is the client's
+//! job; this module only decides *when* to fetch and makes sure it happens once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, TokenStoreError};
+
+/// An access token. `Debug` prints `AccessToken(<redacted>)`; there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+impl AccessToken {
+    /// Wraps a token string.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token, for the `access_token` query parameter.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+/// A token with the moment WeCom stops accepting it.
+///
+/// Wall-clock time (not `Instant`) so that a store shared between processes can keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    /// The token.
+    pub token: AccessToken,
+    /// When it expires, as WeCom's `expires_in` said.
+    pub expires_at: SystemTime,
+}
+
+impl CachedToken {
+    /// A token that expires `expires_in` from now.
+    pub fn new(token: AccessToken, expires_in: Duration) -> Self {
+        Self {
+            token,
+            expires_at: SystemTime::now() + expires_in,
+        }
+    }
+
+    /// Whether the token is still good `margin` from now (i.e. needs no early refresh).
+    pub fn is_fresh(&self, margin: Duration) -> bool {
+        SystemTime::now() + margin < self.expires_at
+    }
+
+    /// Whether the token is still accepted right now.
+    pub fn is_valid(&self) -> bool {
+        self.is_fresh(Duration::ZERO)
+    }
+}
+
+/// Where access tokens are cached, keyed by [`cache_key`].
+///
+/// The in-process [`MemoryTokenStore`] is the default; a Redis-backed store shares one token
+/// between instances.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// The cached token for `key`, if any (expired ones may be returned; the caller checks).
+    async fn get(&self, key: &str) -> Result<Option<CachedToken>, TokenStoreError>;
+    /// Caches `token` under `key`, replacing any previous one.
+    async fn set(&self, key: &str, token: CachedToken) -> Result<(), TokenStoreError>;
+    /// Forgets the token under `key`.
+    async fn clear(&self, key: &str) -> Result<(), TokenStoreError>;
+}
+
+/// A [`TokenStore`] in this process's memory.
+#[derive(Default)]
+pub struct MemoryTokenStore {
+    tokens: RwLock<HashMap<String, CachedToken>>,
+}
+
+impl MemoryTokenStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl fmt::Debug for MemoryTokenStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self
+            .tokens
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("MemoryTokenStore")
+            .field("tokens", &len)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn get(&self, key: &str) -> Result<Option<CachedToken>, TokenStoreError> {
+        let tokens = self.tokens.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(tokens.get(key).cloned())
+    }
+
+    async fn set(&self, key: &str, token: CachedToken) -> Result<(), TokenStoreError> {
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        tokens.insert(key.to_owned(), token);
+        Ok(())
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), TokenStoreError> {
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        tokens.remove(key);
+        Ok(())
+    }
+}
+
+/// The store key for the token of `(corp_id, secret)`:
+/// `wecom:access_token:<corp_id>:<first 16 hex digits of sha256(secret)>`.
+pub fn cache_key(corp_id: &str, secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    format!("wecom:access_token:{corp_id}:{}", hex::encode(&digest[..8]))
+}
+
+/// How long a rejected secret (40001) is remembered. The secret cannot change for the life of a
+/// client, and WeCom blocks `gettoken` for an hour after too many failed calls, so the callers
+/// queued behind a rejection (and those right after) fail without asking again.
+const REJECTED_SECRET_TTL: Duration = Duration::from_secs(30);
+
+/// One client's view of its token: the store, its key, and the lock that makes refreshes
+/// single-flight.
+pub(crate) struct TokenCache {
+    store: std::sync::Arc<dyn TokenStore>,
+    key: String,
+    margin: Duration,
+    refresh: tokio::sync::Mutex<()>,
+    rejected: Mutex<Option<(Instant, String)>>,
+}
+
+impl TokenCache {
+    /// A cache over `store` under `key` that refreshes `margin` before expiry.
+    pub(crate) fn new(
+        store: std::sync::Arc<dyn TokenStore>,
+        key: String,
+        margin: Duration,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            margin,
+            refresh: tokio::sync::Mutex::new(()),
+            rejected: Mutex::new(None),
+        }
+    }
+
+    /// A token to use now: the cached one while it is fresh, otherwise one fetched with `fetch`.
+    ///
+    /// However many calls wait here at once, `fetch` runs once: the first takes the refresh lock
+    /// and the others find its token when they get the lock. If the fetch fails while the old
+    /// token has not actually expired yet (only the early-refresh margin passed), the old token
+    /// is used.
+    pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, ApiError>>,
+    {
+        if let Some(cached) = self.load().await?
+            && cached.is_fresh(self.margin)
+        {
+            return Ok(cached.token);
+        }
+        let _guard = self.refresh.lock().await;
+        let cached = self.load().await?;
+        if let Some(cached) = &cached
+            && cached.is_fresh(self.margin)
+        {
+            return Ok(cached.token.clone());
+        }
+        self.check_rejected()?;
+        match self.fetch_once(fetch).await {
+            Ok(fetched) => self.save(fetched).await,
+            Err(err) => match cached {
+                Some(old) if old.is_valid() && err.is_transient() => {
+                    tracing::debug!(error = %err, "token refresh failed; using the unexpired token");
+                    Ok(old.token)
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    /// A token to replace `stale`, which WeCom just rejected (40014/42001).
+    ///
+    /// If another call already replaced it, that token is used; otherwise the stale one is
+    /// dropped and a new one fetched — once, under the same lock as [`current`](Self::current).
+    pub(crate) async fn replace<F, Fut>(
+        &self,
+        stale: &AccessToken,
+        fetch: F,
+    ) -> Result<AccessToken, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, ApiError>>,
+    {
+        let _guard = self.refresh.lock().await;
+        match self.load().await? {
+            Some(cached) if cached.token != *stale && cached.is_valid() => return Ok(cached.token),
+            Some(_) => self
+                .store
+                .clear(&self.key)
+                .await
+                .map_err(ApiError::TokenStore)?,
+            None => {}
+        }
+        self.check_rejected()?;
+        let fetched = self.fetch_once(fetch).await?;
+        self.save(fetched).await
+    }
+
+    /// Runs `fetch`, remembering a rejected secret.
+    async fn fetch_once<F, Fut>(&self, fetch: F) -> Result<CachedToken, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<CachedToken, ApiError>>,
+    {
+        let result = fetch().await;
+        if let Err(ApiError::InvalidSecret { message }) = &result {
+            let mut rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+            *rejected = Some((Instant::now(), message.clone()));
+        }
+        result
+    }
+
+    /// The remembered rejection of the secret, if recent.
+    fn check_rejected(&self) -> Result<(), ApiError> {
+        let rejected = self.rejected.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*rejected {
+            Some((at, message)) if at.elapsed() < REJECTED_SECRET_TTL => {
+                Err(ApiError::InvalidSecret {
+                    message: message.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn load(&self) -> Result<Option<CachedToken>, ApiError> {
+        self.store
+            .get(&self.key)
+            .await
+            .map_err(ApiError::TokenStore)
+    }
+
+    async fn save(&self, fetched: CachedToken) -> Result<AccessToken, ApiError> {
+        let token = fetched.token.clone();
+        self.store
+            .set(&self.key, fetched)
+            .await
+            .map_err(ApiError::TokenStore)?;
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn cache(margin: Duration) -> (Arc<MemoryTokenStore>, TokenCache) {
+        let store = Arc::new(MemoryTokenStore::new());
+        let cache = TokenCache::new(store.clone(), "k".into(), margin);
+        (store, cache)
+    }
+
+    fn token(value: &str, ttl: Duration) -> CachedToken {
+        CachedToken::new(AccessToken::new(value), ttl)
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let shown = format!("{:?}", token("TOPSECRET", Duration::from_secs(60)));
+        assert!(!shown.contains("TOPSECRET"), "{shown}");
+    }
+
+    #[test]
+    fn key_has_no_secret() {
+        let key = cache_key("ww1", "my-secret");
+        assert!(key.starts_with("wecom:access_token:ww1:"));
+        assert!(!key.contains("my-secret"));
+        assert_ne!(key, cache_key("ww1", "other-secret"));
+    }
+
+    #[tokio::test]
+    async fn reuses_a_fresh_token_and_refreshes_early() {
+        let (store, cache) = cache(Duration::from_secs(300));
+        store
+            .set("k", token("OLD", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let got = cache
+            .current(|| async { panic!("no fetch expected") })
+            .await
+            .unwrap();
+        assert_eq!(got.as_str(), "OLD");
+
+        store
+            .set("k", token("OLD", Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let got = cache
+            .current(|| async { Ok(token("NEW", Duration::from_secs(7200))) })
+            .await
+            .unwrap();
+        assert_eq!(got.as_str(), "NEW");
+    }
+
+    #[tokio::test]
+    async fn falls_back_to_the_unexpired_token_when_refresh_fails() {
+        let (store, cache) = cache(Duration::from_secs(300));
+        store
+            .set("k", token("OLD", Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let got = cache
+            .current(|| async {
+                Err(ApiError::Api {
+                    code: -1,
+                    message: "busy".into(),
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.as_str(), "OLD");
+    }
+
+    #[tokio::test]
+    async fn replace_fetches_once_for_many_callers() {
+        let (store, cache) = cache(Duration::ZERO);
+        store
+            .set("k", token("STALE", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let cache = Arc::new(cache);
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (cache, fetches) = (cache.clone(), fetches.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .replace(&AccessToken::new("STALE"), || async move {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        Ok(token("FRESH", Duration::from_secs(7200)))
+                    })
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().as_str(), "FRESH");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+}
