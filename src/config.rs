@@ -506,6 +506,9 @@ impl Config {
                 }
             }
         }
+        if let Err(reason) = crate::plugins::for_app(app) {
+            return Err(invalid(key("welcome"), reason));
+        }
         for (j, forward) in app.forward.iter().enumerate() {
             if !(forward.url.starts_with("http://") || forward.url.starts_with("https://")) {
                 return Err(invalid(

@@ -144,7 +144,12 @@ impl Service {
         let mut out = HashMap::new();
         for app in &self.config.apps {
             let api = self.api_client(app)?;
-            let mut handlers = crate::plugins::for_app(app, api.clone());
+            let mut handlers = crate::plugins::for_app(app).map_err(|reason| {
+                crate::config::ConfigError::Invalid {
+                    key: format!("apps.{}.welcome", app.name),
+                    reason,
+                }
+            })?;
             handlers.extend(self.shared_handlers.iter().cloned());
             handlers.extend(
                 self.app_handlers

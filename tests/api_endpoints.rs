@@ -394,3 +394,126 @@ async fn every_method_end_to_end() {
         failures.join("\n")
     );
 }
+
+/// The `api` command, as a user runs it: walk `api --list` and call every method through the
+/// real binary against the fake WeCom; each prints the answer as JSON and exits 0. A non-zero
+/// errcode exits 1 with `errcode N: errmsg` on stderr.
+#[tokio::test]
+async fn every_method_through_the_cli() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "access_token": TOKEN, "expires_in": 7200}),
+        ))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[api]
+base_url = "{}"
+[[apps]]
+name = "contacts"
+path = "/callback/contacts"
+corp_id = "wwENDPOINTS"
+token = "QDG6eK"
+encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+secret = "secret"
+"#,
+            server.uri()
+        ),
+    )
+    .expect("config");
+    let bin = env!("CARGO_BIN_EXE_wecom-callback");
+    let listed = std::process::Command::new(bin)
+        .args(["api", "--list"])
+        .output()
+        .expect("api --list");
+    assert!(listed.status.success());
+    let names: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(names.len(), METHODS.len());
+
+    let cases = cases();
+    let mut failures = Vec::new();
+    for name in &names {
+        let Some(case) = cases.iter().find(|c| c.name == name) else {
+            failures.push(format!("{name}: no test case"));
+            continue;
+        };
+        let full_path = format!("/cgi-bin/externalcontact/{}", case.path);
+        let mut body = json!({"errcode": 0, "errmsg": "ok"});
+        if let (Some(body), Some(answer)) = (body.as_object_mut(), case.answer.as_object()) {
+            body.extend(answer.clone());
+        }
+        let mut mock = Mock::given(method(case.verb)).and(path(full_path.as_str()));
+        if case.verb == "POST" {
+            mock = mock.and(body_json(case.request.clone()));
+        }
+        mock.respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+        let out = std::process::Command::new(bin)
+            .args(["api", "--config"])
+            .arg(&config)
+            .arg(name)
+            .arg(case.request.to_string())
+            .output()
+            .expect("run api");
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if !out.status.success() || !contains(&printed, &case.answer) {
+            failures.push(format!(
+                "{name}: exit {:?}, stderr {}, stdout {}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/gettoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"errcode": 0, "errmsg": "ok", "access_token": TOKEN, "expires_in": 7200}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/cgi-bin/externalcontact/send_welcome_msg"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"errcode": 41051, "errmsg": "customer already chatting"})),
+        )
+        .mount(&server)
+        .await;
+    let out = std::process::Command::new(bin)
+        .args(["api", "--config"])
+        .arg(&config)
+        .args([
+            "send_welcome_msg",
+            r#"{"welcome_code":"C","text":{"content":"hi"}}"#,
+        ])
+        .output()
+        .expect("run api");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: errcode 41051: customer already chatting"
+    );
+    let out = std::process::Command::new(bin)
+        .args(["api", "--config"])
+        .arg(&config)
+        .args(["send_welcome_msg", r#"{"welcome_code":"C","txet":{}}"#])
+        .output()
+        .expect("run api");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("txet"));
+}

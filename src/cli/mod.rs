@@ -2,6 +2,7 @@
 //! this one declares them with clap and turns every failure into one line on stderr and a
 //! non-zero exit code.
 
+mod api;
 mod events;
 mod offline;
 mod serve;
@@ -114,6 +115,27 @@ enum Command {
         /// The plaintext file; stdin when absent.
         file: Option<PathBuf>,
     },
+    /// Call one WeCom external-contact API method and print its JSON response.
+    Api {
+        /// The config file.
+        #[arg(
+            long,
+            env = "WECOM_CALLBACK_CONFIG",
+            default_value = "wecom-callback.toml"
+        )]
+        config: PathBuf,
+        /// The app whose corp_id and secret to use; may be left out when there is only one.
+        #[arg(long)]
+        app: Option<String>,
+        /// List every method and exit.
+        #[arg(long)]
+        list: bool,
+        /// The method: the path after /cgi-bin/externalcontact/ with / → _ (e.g. groupchat_list).
+        #[arg(required_unless_present = "list")]
+        method: Option<String>,
+        /// The request as JSON, with WeCom's field names ("-" reads stdin; default {}).
+        json: Option<String>,
+    },
     /// Validate a config file and say what is wrong.
     CheckConfig {
         /// The config file.
@@ -190,6 +212,19 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
             send: send.as_deref(),
             file: file.as_deref(),
         }),
+        Command::Api {
+            config,
+            app,
+            list,
+            method,
+            json,
+        } => api::run(
+            &config,
+            app.as_deref(),
+            list,
+            method.as_deref(),
+            json.as_deref(),
+        ),
         Command::CheckConfig { config } => offline::check_config(&config),
     }
 }
