@@ -1,0 +1,272 @@
+//! The command line as a user runs it: `parse`, `decrypt`, `seal`, `check-config`, `replay`
+//! and `events`, with one-line errors and non-zero exits.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use wecom_callback::store::{
+    Appended, HandlerRun, Inbox, NewEvent, RunState, SqliteInbox, Status, dedup_key,
+};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run wecom-callback")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_owned()
+}
+
+fn example_config() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config.example.toml")
+        .display()
+        .to_string()
+}
+
+fn fixture_path(name: &str) -> String {
+    fixtures_dir().join(name).display().to_string()
+}
+
+#[test]
+fn parse_prints_one_json_line_per_file() {
+    let o = run(&[
+        "parse",
+        &fixture_path("change_external_contact__add_external_contact.xml"),
+        &fixture_path("change_external_chat__update.xml"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["change_type"], "add_external_contact");
+    assert!(lines[1]["mem_change_list"].is_array());
+
+    let bad = run(&["parse", "/no/such/file.xml"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).starts_with("error: cannot read /no/such/file.xml"));
+}
+
+#[test]
+fn seal_then_decrypt_round_trips_and_tampering_is_named() {
+    let file = fixture_path("change_external_contact__add_external_contact.xml");
+    let config = example_config();
+    let sealed = run(&[
+        "seal",
+        "--config",
+        &config,
+        "--timestamp",
+        "1700000000",
+        "--nonce",
+        "42",
+        &file,
+    ]);
+    assert!(sealed.status.success(), "{}", stderr(&sealed));
+    let text = stdout(&sealed);
+    let mut lines = text.lines();
+    let query = lines.next().unwrap().to_owned();
+    let body = lines.next().unwrap().to_owned();
+    assert!(query.contains("timestamp=1700000000&nonce=42"));
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body.xml");
+    std::fs::write(&body_path, &body).unwrap();
+    let body_arg = body_path.display().to_string();
+
+    let o = run(&["decrypt", "--config", &config, "--query", &query, &body_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(json["event"], "change_external_contact");
+
+    let tampered = query.replace("nonce=42", "nonce=43");
+    let o = run(&[
+        "decrypt", "--config", &config, "--query", &tampered, &body_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "error: signature mismatch");
+
+    let verify = run(&[
+        "seal", "--config", &config, "--verify", "--nonce", "1", &file,
+    ]);
+    let q = stdout(&verify).lines().next().unwrap().to_owned();
+    assert!(q.contains("echostr="));
+    let o = run(&["decrypt", "--config", &config, "--query", &q]);
+    assert!(stdout(&o).starts_with("<xml>"));
+}
+
+#[test]
+fn decrypt_official_vector_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.xml");
+    std::fs::write(&body, "<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><Encrypt><![CDATA[RypEvHKD8QQKFhvQ6QleEB4J58tiPdvo+rtK1I9qca6aM/wvqnLSV5zEPeusUiX5L5X/0lWfrf0QADHHhGd3QczcdCUpj911L3vg3W/sYYvuJTs3TUUkSUXxaccAS0qhxchrRYt66wiSpGLYL42aM6A8dTT+6k4aSknmPj48kzJs8qLjvd4Xgpue06DOdnLxAUHzM6+kDZ+HMZfJYuR+LtwGc2hgf5gsijff0ekUNXZiqATP7PF5mZxZ3Izoun1s4zG4LUMnvw2r+KqCKIw+3IQH03v+BCA9nMELNqbSf6tiWSrXJB3LAVGUcallcrw8V2t9EL4EhzJWrQUax5wLVMNS0+rUPA3k22Ncx4XXZS9o0MBH27Bo6BpNelZpS+/uh9KsNlY6bHCmJU9p8g7m3fVKn28H3KDYA5Pl/T8Z1ptDAVe0lXdQ2YoyyH2uyPIGHBZZIs2pDBS8R07+qN+E7Q==]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>").unwrap();
+    let o = run(&[
+        "decrypt",
+        "--config",
+        &example_config(),
+        "--query",
+        "msg_signature=477715d11cdb4164915debcba66cb864d751f3e6&timestamp=1409659813&nonce=1372623149",
+        &body.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(json["content"], "hello");
+    assert_eq!(json["msg_id"], "4561255354251345929");
+}
+
+#[test]
+fn check_config_names_the_problem() {
+    let o = run(&["check-config", "--config", &example_config()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains(": ok (1 app: contacts at /callback/contacts"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let example = std::fs::read_to_string(example_config()).unwrap();
+    let unknown = write(
+        "unknown.toml",
+        &example.replace("[server]", "[server]\nlisten_port = 1"),
+    );
+    let o = run(&["check-config", "--config", &unknown]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("listen_port"), "{}", stderr(&o));
+
+    let var = write(
+        "var.toml",
+        &example.replace(
+            "token = \"QDG6eK\"",
+            "token = \"${WECOM_TEST_UNSET_TOKEN}\"",
+        ),
+    );
+    let o = bin()
+        .args(["check-config", "--config", &var])
+        .env_remove("WECOM_TEST_UNSET_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stderr(&o),
+        "error: environment variable WECOM_TEST_UNSET_TOKEN is not set (used by apps[0].token)"
+    );
+    let o = bin()
+        .args(["check-config", "--config", &var])
+        .env("WECOM_TEST_UNSET_TOKEN", "abc123")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let key = write(
+        "key.toml",
+        &example.replace("jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C", "short"),
+    );
+    let o = run(&["check-config", "--config", &key]);
+    assert!(
+        stderr(&o).contains("apps[0].encoding_aes_key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("short"));
+}
+
+#[test]
+fn replay_runs_fixtures_through_the_configured_handlers() {
+    let o = run(&[
+        "replay",
+        "--config",
+        &example_config(),
+        &fixture_path("change_external_contact__add_external_contact.xml"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o)
+            .contains("change_external_contact/add_external_contact (no handlers configured)")
+    );
+}
+
+#[tokio::test]
+async fn events_list_show_and_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inbox.db");
+    let config = dir.path().join("config.toml");
+    let example = std::fs::read_to_string(example_config()).unwrap();
+    std::fs::write(
+        &config,
+        example.replace("data/wecom-callback.db", &db.display().to_string()),
+    )
+    .unwrap();
+    let xml = fixture("change_external_contact__add_external_contact.xml");
+    let id = {
+        let inbox = SqliteInbox::open(&db).unwrap();
+        let Appended::New(id) = inbox
+            .append(NewEvent {
+                app: "contacts".into(),
+                dedup_key: dedup_key("contacts", &xml),
+                kind: "change_external_contact/add_external_contact".into(),
+                order_key: None,
+                plaintext: xml.clone(),
+                received_at: 1,
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("new")
+        };
+        inbox
+            .record(
+                id,
+                HandlerRun {
+                    handler: "welcome".into(),
+                    state: RunState::Dead,
+                    attempts: 1,
+                    last_error: Some("welcome_code expired".into()),
+                },
+            )
+            .await
+            .unwrap();
+        inbox.finish(id, Status::Failed).await.unwrap();
+        id
+    };
+    let config = config.display().to_string();
+    let o = run(&["events", "--config", &config, "list", "--status", "failed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with(&format!(
+        "{id}\tfailed\tcontacts\tchange_external_contact/add_external_contact"
+    )));
+
+    let o = run(&["events", "--config", &config, "show", &id.to_string()]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        shown["event"]["welcome_code"],
+        xml_value(&xml, "WelcomeCode")
+    );
+    assert_eq!(shown["handlers"][0]["last_error"], "welcome_code expired");
+
+    let o = run(&["events", "--config", &config, "retry", "--failed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["events", "--config", &config, "list", "--status", "pending"]);
+    assert!(stdout(&o).starts_with(&format!("{id}\tpending")));
+    let o = run(&["events", "--config", &config, "show", "999"]);
+    assert_eq!(stderr(&o), "error: no event 999");
+}
+
+fn xml_value(xml: &str, name: &str) -> String {
+    let start = xml.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+    let end = xml.find(&format!("</{name}>")).unwrap();
+    xml[start..end]
+        .trim_start_matches("<![CDATA[")
+        .trim_end_matches("]]>")
+        .to_owned()
+}
