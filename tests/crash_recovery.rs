@@ -19,12 +19,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn(config: &std::path::Path) -> Child {
+fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
         .args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()
         .expect("spawn wecom-callback")
 }
@@ -82,7 +82,8 @@ secret = "s3cret"
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
 
-    let mut first = spawn(&config_path);
+    let first_log = dir.path().join("first.log");
+    let mut first = spawn(&config_path, &first_log);
     wait_healthy(&base).await;
     let client = reqwest::Client::new();
     let template = fixture("change_external_contact__add_external_contact.xml");
@@ -103,7 +104,8 @@ secret = "s3cret"
         .respond_with(ResponseTemplate::new(200))
         .mount(&sink)
         .await;
-    let mut second = spawn(&config_path);
+    let second_log = dir.path().join("second.log");
+    let mut second = spawn(&config_path, &second_log);
     wait_healthy(&base).await;
     for _ in 0..500 {
         if sink.received_requests().await.unwrap_or_default().len() >= total {
@@ -113,8 +115,40 @@ secret = "s3cret"
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let delivered = sink.received_requests().await.unwrap_or_default();
-    second.kill().ok();
-    second.wait().ok();
+    // SIGTERM: a graceful stop that exits 0.
+    Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    let mut exited = None;
+    for _ in 0..250 {
+        if let Some(status) = second.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = exited.unwrap_or_else(|| {
+        second.kill().ok();
+        panic!("no exit within 5 s of SIGTERM")
+    });
+    assert!(status.success(), "{status:?}");
+
+    // Logs say what happened without secrets or decrypted content.
+    let logs = std::fs::read_to_string(&first_log).unwrap()
+        + &std::fs::read_to_string(&second_log).unwrap();
+    assert!(logs.contains("callback stored"), "{logs}");
+    assert!(logs.contains("shutting down"), "{logs}");
+    for secret in [
+        TOKEN,
+        AES_KEY,
+        "s3cret",
+        "CBAtZCAy5jv0Fj",
+        "wmqfKbDgAAj3lR0",
+        "<xml>",
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret}");
+    }
 
     let ids: Vec<String> = delivered
         .iter()
