@@ -52,12 +52,19 @@ async fn every_fixture_is_handled_exactly_once_despite_retries() {
     let (running, base) = start(&recorder, inbox.clone()).await;
     let client = reqwest::Client::new();
     let fixtures = event_fixtures();
-    assert!(fixtures.len() >= 20, "expected every event kind in fixtures/events");
+    assert!(
+        fixtures.len() >= 20,
+        "expected every event kind in fixtures/events"
+    );
     for (name, xml) in &fixtures {
         for attempt in 0..4 {
             let sealed = seal(xml, &format!("{name}-{attempt}"));
             let (status, body) = post(&client, &base, &sealed).await;
-            assert_eq!((status, body.as_str()), (200, ""), "{name} attempt {attempt}");
+            assert_eq!(
+                (status, body.as_str()),
+                (200, ""),
+                "{name} attempt {attempt}"
+            );
         }
     }
     eventually(|| recorder.seen().len() >= fixtures.len()).await;
@@ -119,10 +126,17 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
         let e = wecom_callback::Envelope::parse(body.as_bytes()).unwrap();
         Box::leak(e.encrypt.into_boxed_str())
     });
-    let wrong_key = wecom_callback::MsgCrypt::new(TOKEN, "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt", CORP_ID).unwrap();
-    let wrong_key_sealed = callback::seal_post(&wrong_key, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
+    let wrong_key = wecom_callback::MsgCrypt::new(
+        TOKEN,
+        "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        CORP_ID,
+    )
+    .unwrap();
+    let wrong_key_sealed =
+        callback::seal_post(&wrong_key, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
     let wrong_id = wecom_callback::MsgCrypt::new(TOKEN, AES_KEY, "ww1436e0e65a779aee").unwrap();
-    let wrong_id_sealed = callback::seal_post(&wrong_id, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
+    let wrong_id_sealed =
+        callback::seal_post(&wrong_id, good_xml.as_bytes(), "1", "2", [1; 16]).unwrap();
     let mut pad0 = vec![b'a'; 16];
     pad0.extend_from_slice(&4u32.to_be_bytes());
     pad0.extend_from_slice(b"<x/>");
@@ -137,16 +151,57 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
     let xxe = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>"#;
 
     let mut cases: Vec<(&str, String, String, u16)> = vec![
-        ("tampered signature", q.replace("msg_signature=", "msg_signature=0"), body.clone(), 401),
-        ("missing signature", format!("timestamp={}&nonce={}", good.query.timestamp, good.query.nonce), body.clone(), 400),
-        ("token of another app", format!("msg_signature={other_sig}&timestamp={}&nonce={}", good.query.timestamp, good.query.nonce), body.clone(), 401),
-        ("wrong key", wrong_key_sealed.query.to_query_string(), wrong_key_sealed.body.clone().unwrap(), 400),
-        ("wrong receive id", wrong_id_sealed.query.to_query_string(), wrong_id_sealed.body.clone().unwrap(), 401),
+        (
+            "tampered signature",
+            q.replace("msg_signature=", "msg_signature=0"),
+            body.clone(),
+            401,
+        ),
+        (
+            "missing signature",
+            format!(
+                "timestamp={}&nonce={}",
+                good.query.timestamp, good.query.nonce
+            ),
+            body.clone(),
+            400,
+        ),
+        (
+            "token of another app",
+            format!(
+                "msg_signature={other_sig}&timestamp={}&nonce={}",
+                good.query.timestamp, good.query.nonce
+            ),
+            body.clone(),
+            401,
+        ),
+        (
+            "wrong key",
+            wrong_key_sealed.query.to_query_string(),
+            wrong_key_sealed.body.clone().unwrap(),
+            400,
+        ),
+        (
+            "wrong receive id",
+            wrong_id_sealed.query.to_query_string(),
+            wrong_id_sealed.body.clone().unwrap(),
+            401,
+        ),
         ("doctype bomb", q.clone(), bomb.to_owned(), 400),
         ("external entity", q.clone(), xxe.to_owned(), 400),
         ("empty body", q.clone(), String::new(), 400),
-        ("no Encrypt", q.clone(), "<xml><ToUserName>x</ToUserName></xml>".to_owned(), 400),
-        ("oversized body", q.clone(), format!("<xml><Encrypt>{}</Encrypt></xml>", "A".repeat(70_000)), 413),
+        (
+            "no Encrypt",
+            q.clone(),
+            "<xml><ToUserName>x</ToUserName></xml>".to_owned(),
+            400,
+        ),
+        (
+            "oversized body",
+            q.clone(),
+            format!("<xml><Encrypt>{}</Encrypt></xml>", "A".repeat(70_000)),
+            413,
+        ),
     ];
     for (name, plain_or_cipher) in [
         ("non-base64", "!!!not base64!!!".to_owned()),
@@ -169,14 +224,29 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
         assert_eq!(status, expected, "{name}: {text}");
-        assert!(!text.is_empty() && !text.contains('\n'), "{name}: one short line, got {text:?}");
-        assert!(started.elapsed() < Duration::from_secs(1), "{name} took {:?}", started.elapsed());
+        assert!(
+            !text.is_empty() && !text.contains('\n'),
+            "{name}: one short line, got {text:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{name} took {:?}",
+            started.elapsed()
+        );
     }
     let r = client.get(format!("{base}/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    let r = client.put(format!("{base}/callback/contacts?{q}")).send().await.unwrap();
+    let r = client
+        .put(format!("{base}/callback/contacts?{q}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
-    assert_eq!(inbox.list(None, 100).await.unwrap().len(), 0, "nothing stored");
+    assert_eq!(
+        inbox.list(None, 100).await.unwrap().len(),
+        0,
+        "nothing stored"
+    );
 
     let (status, _) = post(&client, &base, &good).await;
     assert_eq!(status, 200);
@@ -209,7 +279,10 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
         .await
         .unwrap();
     let base = format!("http://{}", running.addr());
-    let sealed = seal(&fixture("change_external_contact__add_external_contact.xml"), "x");
+    let sealed = seal(
+        &fixture("change_external_contact__add_external_contact.xml"),
+        "x",
+    );
     assert_eq!(post(&reqwest::Client::new(), &base, &sealed).await.0, 200);
     eventually(|| flaky.seen().len() == 1).await;
     let id = flaky.seen()[0].0;
@@ -224,10 +297,24 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
     let runs = inbox.runs(id).await.unwrap();
     let broken_run = runs.iter().find(|r| r.handler == "broken").unwrap();
     assert_eq!(broken_run.attempts, 3);
-    assert!(broken_run.last_error.as_deref().unwrap().contains("gave up after 3 attempts"));
+    assert!(
+        broken_run
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 3 attempts")
+    );
 
-    let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("wecom_callback_dead_letters 1"), "{metrics}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wecom_callback_dead_letters 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("outcome=\"stored\""), "{metrics}");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
@@ -235,7 +322,11 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
     assert!(inbox.retry(id).await.unwrap());
     eventually(|| true).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(good.seen().len(), 1, "retry does not re-run handlers that succeeded");
+    assert_eq!(
+        good.seen().len(),
+        1,
+        "retry does not re-run handlers that succeeded"
+    );
     running.stop().await;
 }
 
@@ -249,7 +340,10 @@ async fn one_customer_in_order() {
     let template = fixture("change_external_contact__edit_external_contact.xml");
     for i in 0..20 {
         let xml = template.replace("<CreateTime>", &format!("<Seq>{i}</Seq><CreateTime>"));
-        assert_eq!(post(&client, &base, &seal(&xml, &i.to_string())).await.0, 200);
+        assert_eq!(
+            post(&client, &base, &seal(&xml, &i.to_string())).await.0,
+            200
+        );
     }
     eventually(|| recorder.seen().len() == 20).await;
     let ids: Vec<i64> = recorder.seen().iter().map(|s| s.0).collect();
