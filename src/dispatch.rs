@@ -243,10 +243,16 @@ struct Shared {
     permits: Arc<Semaphore>,
     metrics: Metrics,
     /// Events queued behind the one running for their order key.
-    lanes: Mutex<HashMap<String, VecDeque<StoredEvent>>>,
+    lanes: Mutex<HashMap<String, VecDeque<Job>>>,
     /// Events owned by this dispatcher (queued or running), so sweeps do not take them twice.
     owned: Mutex<HashSet<i64>>,
     stop: watch::Receiver<bool>,
+}
+
+/// One event to run; `fresh` when it was just appended (so it has no handler records yet).
+struct Job {
+    event: StoredEvent,
+    fresh: bool,
 }
 
 /// Runs handlers over the inbox. Cheap to clone.
@@ -258,7 +264,8 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Start a dispatcher over `inbox`; it immediately picks up unfinished events.
+    /// Start a dispatcher over `inbox`; it immediately picks up unfinished events. Handlers run
+    /// on the Tokio runtime this is called from.
     pub fn start(inbox: Arc<dyn Inbox>, config: DispatcherConfig, metrics: Metrics) -> Self {
         let (stop_tx, stop) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -274,7 +281,7 @@ impl Dispatcher {
         let dispatcher = Dispatcher {
             shared,
             stop_tx: Arc::new(stop_tx),
-            tasks: tokio_util_tracker::Tracker::default(),
+            tasks: tokio_util_tracker::Tracker::new(tokio::runtime::Handle::current()),
         };
         let sweeper = dispatcher.clone();
         let every = config.sweep_every;
@@ -286,10 +293,13 @@ impl Dispatcher {
 
     /// Hand a freshly appended event to the dispatcher (the server calls this after the commit).
     pub fn submit(&self, event: StoredEvent) {
-        if !self.own(event.id) {
-            return;
+        self.take(Job { event, fresh: true });
+    }
+
+    fn take(&self, job: Job) {
+        if self.own(job.event.id) {
+            self.enqueue(job);
         }
-        self.enqueue(event);
     }
 
     fn own(&self, id: i64) -> bool {
@@ -299,29 +309,29 @@ impl Dispatcher {
         }
     }
 
-    fn enqueue(&self, event: StoredEvent) {
-        if let Some(key) = event.order_key.clone() {
+    fn enqueue(&self, job: Job) {
+        if let Some(key) = job.event.order_key.clone() {
             let Ok(mut lanes) = self.shared.lanes.lock() else {
                 return;
             };
             if let Some(queue) = lanes.get_mut(&key) {
                 // Another event of this customer or chat is running: wait behind it.
-                queue.push_back(event);
+                queue.push_back(job);
                 return;
             }
             lanes.insert(key, VecDeque::new());
         }
         let this = self.clone();
-        self.tasks.spawn(async move { this.run_lane(event).await });
+        self.tasks.spawn(async move { this.run_lane(job).await });
     }
 
-    /// Run `event`, then whatever queued behind it in its lane.
-    async fn run_lane(&self, first: StoredEvent) {
+    /// Run `job`, then whatever queued behind it in its lane.
+    async fn run_lane(&self, first: Job) {
         let mut next = Some(first);
-        while let Some(event) = next.take() {
-            let key = event.order_key.clone();
-            let id = event.id;
-            let stopped = self.process(event).await;
+        while let Some(job) = next.take() {
+            let key = job.event.order_key.clone();
+            let id = job.event.id;
+            let stopped = self.process(job).await;
             if let Ok(mut owned) = self.shared.owned.lock() {
                 owned.remove(&id);
             }
@@ -333,8 +343,8 @@ impl Dispatcher {
                 // Leave queued events in the inbox for the next start.
                 if let (Some(queue), Ok(mut owned)) = (lanes.remove(&key), self.shared.owned.lock())
                 {
-                    for e in queue {
-                        owned.remove(&e.id);
+                    for queued in queue {
+                        owned.remove(&queued.event.id);
                     }
                 }
                 break;
@@ -350,7 +360,11 @@ impl Dispatcher {
 
     /// Run every unfinished handler of one event until it is done, dead, or shutdown starts.
     /// Returns true when it stopped because of shutdown.
-    async fn process(&self, stored: StoredEvent) -> bool {
+    async fn process(&self, job: Job) -> bool {
+        let Job {
+            event: stored,
+            fresh,
+        } = job;
         let shared = &self.shared;
         let mut stop = shared.stop.clone();
         let app = shared.apps.get(&stored.app).cloned().unwrap_or_default();
@@ -362,7 +376,11 @@ impl Dispatcher {
                 return false;
             }
         };
-        let previous = shared.inbox.runs(stored.id).await.unwrap_or_default();
+        let previous = if fresh {
+            Vec::new()
+        } else {
+            shared.inbox.runs(stored.id).await.unwrap_or_default()
+        };
         let mut todo: Vec<(Arc<dyn Handler>, u32)> = app
             .handlers
             .iter()
@@ -386,7 +404,9 @@ impl Dispatcher {
             };
             let mut retry = Vec::new();
             let mut next_delay = Duration::MAX;
-            for (handler, attempts) in todo {
+            let round = todo.len();
+            let mut settled = false;
+            for (index, (handler, attempts)) in todo.into_iter().enumerate() {
                 let attempt = attempts + 1;
                 let ctx = Context {
                     app: app_name.clone(),
@@ -432,9 +452,6 @@ impl Dispatcher {
                     attempts: attempt,
                     last_error: error,
                 };
-                if let Err(e) = shared.inbox.record(stored.id, run).await {
-                    tracing::error!(event_id = stored.id, error = %e, "cannot record handler outcome");
-                }
                 match state {
                     RunState::Retry => {
                         next_delay = next_delay.min(shared.retry.delay(attempt));
@@ -443,12 +460,25 @@ impl Dispatcher {
                     RunState::Dead => dead = true,
                     RunState::Done => {}
                 }
+                // The round's last outcome is stored together with the event's final status.
+                let last = index + 1 == round;
+                let status = (last && retry.is_empty()).then_some(if dead {
+                    Status::Failed
+                } else {
+                    Status::Done
+                });
+                settled |= status.is_some();
+                if let Err(e) = shared.inbox.settle(stored.id, run, status).await {
+                    tracing::error!(event_id = stored.id, error = %e, "cannot record handler outcome");
+                }
             }
             drop(permit);
             if retry.is_empty() {
-                let status = if dead { Status::Failed } else { Status::Done };
-                if let Err(e) = shared.inbox.finish(stored.id, status).await {
-                    tracing::error!(event_id = stored.id, error = %e, "cannot finish event");
+                if !settled {
+                    let status = if dead { Status::Failed } else { Status::Done };
+                    if let Err(e) = shared.inbox.finish(stored.id, status).await {
+                        tracing::error!(event_id = stored.id, error = %e, "cannot finish event");
+                    }
                 }
                 if dead {
                     tracing::warn!(event_id = stored.id, kind = %stored.kind, "event is a dead letter");
@@ -469,7 +499,10 @@ impl Dispatcher {
             match self.shared.inbox.pending(1000).await {
                 Ok(events) => {
                     for event in events {
-                        self.submit(event);
+                        self.take(Job {
+                            event,
+                            fresh: false,
+                        });
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot sweep the inbox"),
@@ -497,9 +530,10 @@ mod tokio_util_tracker {
 
     use tokio::sync::Notify;
 
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     pub(super) struct Tracker {
         inner: Arc<Inner>,
+        runtime: tokio::runtime::Handle,
     }
 
     #[derive(Default)]
@@ -519,13 +553,20 @@ mod tokio_util_tracker {
     }
 
     impl Tracker {
+        pub(super) fn new(runtime: tokio::runtime::Handle) -> Self {
+            Tracker {
+                inner: Arc::default(),
+                runtime,
+            }
+        }
+
         pub(super) fn spawn<F>(&self, task: F)
         where
             F: std::future::Future<Output = ()> + Send + 'static,
         {
             self.inner.running.fetch_add(1, Ordering::AcqRel);
             let guard = Guard(self.inner.clone());
-            tokio::spawn(async move {
+            self.runtime.spawn(async move {
                 let _guard = guard;
                 task.await;
             });

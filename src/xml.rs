@@ -128,7 +128,14 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
                             Some((name_of(start.name().as_ref())?, Value::Text(String::new())));
                     }
                     3 => {
-                        if let Some((_, value @ Value::Text(_))) = current.as_mut() {
+                        if let Some((name, value @ Value::Text(_))) = current.as_mut() {
+                            if let Value::Text(t) = value
+                                && !t.trim().is_empty()
+                            {
+                                return Err(XmlError::Malformed(format!(
+                                    "element {name} mixes text and elements"
+                                )));
+                            }
                             *value = Value::List(Vec::new());
                         }
                         item = Some(String::new());
@@ -187,12 +194,12 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
                 let piece = t
                     .unescape()
                     .map_err(|e| XmlError::Malformed(short(&e.to_string())))?;
-                append_text(depth, &mut current, &mut item, &piece);
+                append_text(depth, &mut current, &mut item, &piece)?;
             }
             XmlEvent::CData(c) => {
                 let piece = std::str::from_utf8(&c)
                     .map_err(|_| XmlError::Malformed("cdata is not utf-8".into()))?;
-                append_text(depth, &mut current, &mut item, piece);
+                append_text(depth, &mut current, &mut item, piece)?;
             }
             XmlEvent::Eof => break,
             XmlEvent::Decl(_) | XmlEvent::PI(_) | XmlEvent::Comment(_) => {}
@@ -214,13 +221,20 @@ fn append_text(
     current: &mut Option<(String, Value)>,
     item: &mut Option<String>,
     piece: &str,
-) {
+) -> Result<(), XmlError> {
     match depth {
-        2 => {
-            if let Some((_, Value::Text(t))) = current.as_mut() {
-                t.push_str(piece);
-            }
+        0 | 1 if !piece.trim().is_empty() => {
+            return Err(XmlError::Malformed("text outside the elements".into()));
         }
+        2 => match current.as_mut() {
+            Some((_, Value::Text(t))) => t.push_str(piece),
+            Some((name, Value::List(_))) if !piece.trim().is_empty() => {
+                return Err(XmlError::Malformed(format!(
+                    "element {name} mixes text and elements"
+                )));
+            }
+            _ => {}
+        },
         3 => {
             if let Some(t) = item.as_mut() {
                 t.push_str(piece);
@@ -228,6 +242,7 @@ fn append_text(
         }
         _ => {}
     }
+    Ok(())
 }
 
 fn name_of(raw: &[u8]) -> Result<String, XmlError> {

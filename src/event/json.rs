@@ -35,12 +35,28 @@ impl JsonOut {
         self.0.insert(key.to_owned(), Json::Array(items));
     }
 
-    /// An element kept as found: text as a string, a container as an array of strings.
+    /// An element kept as found: text as a string, a container as an array of strings. A
+    /// repeated element turns its key into an array of every occurrence, so nothing is lost.
     pub(crate) fn raw(&mut self, xml_name: &str, value: &Value) {
         let key = snake_case(xml_name);
-        match value {
-            Value::Text(t) => self.text(&key, t),
-            Value::List(items) => self.list(&key, items),
+        let new = match value {
+            Value::Text(t) => Json::String(t.clone()),
+            Value::List(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
+        };
+        self.insert_or_append(key, new);
+    }
+
+    /// Insert `value`, or when `key` is taken, make it an array holding both.
+    pub(crate) fn insert_or_append(&mut self, key: String, value: Json) {
+        match self.0.get_mut(&key) {
+            None => {
+                self.0.insert(key, value);
+            }
+            Some(Json::Array(items)) if !value.is_array() => items.push(value),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Json::Array(vec![first, value]);
+            }
         }
     }
 

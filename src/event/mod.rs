@@ -73,6 +73,12 @@ impl Event {
     }
 
     fn typed(fields: &xml::Fields) -> Option<Event> {
+        // A repeated element has no single typed value: keep such documents whole as unknown.
+        let mut names: Vec<&str> = fields.0.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
         let event = fields.text("Event")?;
         let change = fields.text("ChangeType")?;
         let mut p = Picker::new(fields);
@@ -249,6 +255,25 @@ mod tests {
         assert!(matches!(Event::parse(&chat).unwrap(), Event::Chat(_)));
         let tag = chat.replace("change_external_chat", "change_external_tag");
         assert!(matches!(Event::parse(&tag).unwrap(), Event::Tag(_)));
+    }
+
+    #[test]
+    fn repeated_elements_are_kept_not_overwritten() {
+        let twice = ADD.replace("<State>", "<UserID><![CDATA[second]]></UserID><State>");
+        let event = Event::parse(&twice).unwrap();
+        assert!(
+            matches!(event, Event::Unknown(_)),
+            "no single typed user_id"
+        );
+        assert_eq!(
+            event.to_json()["user_id"],
+            serde_json::json!(["zhangsan", "second"])
+        );
+        let foo = Event::parse(
+            "<xml><CreateTime>1</CreateTime><Foo>1</Foo><Foo>2</Foo><Foo>3</Foo></xml>",
+        )
+        .unwrap();
+        assert_eq!(foo.to_json()["foo"], serde_json::json!(["1", "2", "3"]));
     }
 
     #[test]

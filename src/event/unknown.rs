@@ -35,7 +35,7 @@ impl UnknownEvent {
         for (name, value) in self.fields.iter() {
             match (name, value) {
                 ("CreateTime", Value::Text(t)) => match t.parse::<i64>() {
-                    Ok(n) => out.number("create_time", n),
+                    Ok(n) => out.insert_or_append("create_time".into(), n.into()),
                     Err(_) => out.raw(name, value),
                 },
                 _ => out.raw(name, value),

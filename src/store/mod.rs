@@ -182,6 +182,21 @@ pub trait Inbox: Send + Sync + 'static {
     /// Set the event's status (after its handlers ran).
     async fn finish(&self, id: i64, status: Status) -> Result<(), StoreError>;
 
+    /// Record a handler outcome and, when given, the event's final status, in one durable step
+    /// (one transaction for backends that have them).
+    async fn settle(
+        &self,
+        id: i64,
+        run: HandlerRun,
+        status: Option<Status>,
+    ) -> Result<(), StoreError> {
+        self.record(id, run).await?;
+        match status {
+            Some(status) => self.finish(id, status).await,
+            None => Ok(()),
+        }
+    }
+
     /// Make a dead letter pending again: its dead handlers get a fresh set of attempts.
     /// Returns whether the event existed and was failed.
     async fn retry(&self, id: i64) -> Result<bool, StoreError>;

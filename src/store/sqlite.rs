@@ -138,6 +138,30 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
+fn record_run(conn: &Connection, id: i64, run: &HandlerRun) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO handler_runs (event_id, handler, state, attempts, last_error)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (event_id, handler) DO UPDATE SET
+           state = excluded.state, attempts = excluded.attempts,
+           last_error = excluded.last_error",
+    )?
+    .execute(params![
+        id,
+        run.handler,
+        run.state.as_str(),
+        run.attempts,
+        run.last_error
+    ])?;
+    Ok(())
+}
+
+fn finish_event(conn: &Connection, id: i64, status: Status) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE events SET status = ?2 WHERE id = ?1")?
+        .execute(params![id, status.as_str()])?;
+    Ok(())
+}
+
 const EVENT_COLUMNS: &str = "id, app, kind, order_key, plaintext, received_at, dedup_key, status";
 
 #[async_trait::async_trait]
@@ -229,33 +253,27 @@ impl Inbox for SqliteInbox {
     }
 
     async fn record(&self, id: i64, run: HandlerRun) -> Result<(), StoreError> {
+        self.call(move |conn| record_run(conn, id, &run)).await
+    }
+
+    async fn settle(
+        &self,
+        id: i64,
+        run: HandlerRun,
+        status: Option<Status>,
+    ) -> Result<(), StoreError> {
         self.call(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO handler_runs (event_id, handler, state, attempts, last_error)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (event_id, handler) DO UPDATE SET
-                   state = excluded.state, attempts = excluded.attempts,
-                   last_error = excluded.last_error",
-            )?
-            .execute(params![
-                id,
-                run.handler,
-                run.state.as_str(),
-                run.attempts,
-                run.last_error
-            ])?;
+            record_run(conn, id, &run)?;
+            if let Some(status) = status {
+                finish_event(conn, id, status)?;
+            }
             Ok(())
         })
         .await
     }
 
     async fn finish(&self, id: i64, status: Status) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            conn.prepare_cached("UPDATE events SET status = ?2 WHERE id = ?1")?
-                .execute(params![id, status.as_str()])?;
-            Ok(())
-        })
-        .await
+        self.call(move |conn| finish_event(conn, id, status)).await
     }
 
     async fn retry(&self, id: i64) -> Result<bool, StoreError> {
