@@ -205,6 +205,16 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// CPU time (user + system) the process has used, from /proc (clock ticks of 10 ms).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -213,6 +223,7 @@ fn free_port() -> u16 {
 }
 
 fn spawn_serve(dir: &Path, backend: &str, extra: &str, api_base: &str) -> (Child, String) {
+    let (backend, synchronous) = backend.split_once('/').unwrap_or((backend, "full"));
     let port = free_port();
     let config = dir.join(format!("{backend}.toml"));
     std::fs::write(
@@ -224,6 +235,7 @@ listen = "127.0.0.1:{port}"
 [store]
 backend = "{backend}"
 path = "{db}"
+synchronous = "{synchronous}"
 [api]
 base_url = "{api_base}"
 [log]
@@ -366,19 +378,22 @@ fn main() {
             ms(percentile(&bare_run.latencies, 0.99))
         );
 
-        for backend in ["sqlite", "memory"] {
+        for backend in ["sqlite", "sqlite/normal", "memory"] {
             let (mut child, base) = spawn_serve(dir.path(), backend, "", "http://127.0.0.1:9");
             wait_healthy(&base).await;
+            let cpu_before = cpu_seconds(child.id()).unwrap_or_default();
             let run = flood(&format!("{base}/callback/contacts"), requests.clone(), concurrency, seconds).await;
+            let cpu = cpu_seconds(child.id()).unwrap_or_default() - cpu_before;
             let rss = peak_rss_kib(child.id()).unwrap_or_default();
             println!(
-                "serve ({backend:<6}): {:>8.0} callbacks/s  ratio {:.2}×  p50 {:.2} ms  p99 {:.2} ms  errors {}  peak RSS {:.1} MiB",
+                "serve ({backend:<13}): {:>8.0} callbacks/s  ratio {:.2}×  p50 {:.2} ms  p99 {:.2} ms  errors {}  peak RSS {:.1} MiB  server CPU {:.0} µs/callback",
                 run.per_second,
                 run.per_second / bare_run.per_second,
                 ms(percentile(&run.latencies, 0.5)),
                 ms(percentile(&run.latencies, 0.99)),
                 run.errors,
-                rss as f64 / 1024.0
+                rss as f64 / 1024.0,
+                cpu * 1e6 / run.latencies.len().max(1) as f64
             );
             let _ = child.kill();
             let _ = child.wait();

@@ -158,6 +158,21 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// How long finished events and dedup keys are kept, e.g. `7d`.
     pub retention: String,
+    /// SQLite durability: `full` (default) fsyncs every commit, so an acknowledged event
+    /// survives power loss; `normal` survives process crashes (SIGKILL) but a power loss may
+    /// lose the last commits.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite `synchronous` setting for the inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit.
+    #[default]
+    Full,
+    /// fsync only at WAL checkpoints.
+    Normal,
 }
 
 impl Default for StoreConfig {
@@ -167,6 +182,7 @@ impl Default for StoreConfig {
             path: "data/wecom-callback.db".into(),
             url: None,
             retention: "7d".into(),
+            synchronous: Synchronous::Full,
         }
     }
 }

@@ -249,10 +249,12 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-/// One event to run; `fresh` when it was just appended (so it has no handler records yet).
+/// One event to run; `fresh` when it was just appended (so it has no handler records yet),
+/// with its parsed form when the server already has it.
 struct Job {
     event: StoredEvent,
     fresh: bool,
+    parsed: Option<Event>,
 }
 
 /// Runs handlers over the inbox. Cheap to clone.
@@ -292,8 +294,20 @@ impl Dispatcher {
     }
 
     /// Hand a freshly appended event to the dispatcher (the server calls this after the commit).
-    pub fn submit(&self, event: StoredEvent) {
-        self.take(Job { event, fresh: true });
+    pub fn submit(&self, event: StoredEvent, parsed: Event) {
+        self.take(Job {
+            event,
+            fresh: true,
+            parsed: Some(parsed),
+        });
+    }
+
+    /// Whether `app` has any handler (events of apps without one are stored as done).
+    pub fn has_handlers(&self, app: &str) -> bool {
+        self.shared
+            .apps
+            .get(app)
+            .is_some_and(|a| !a.handlers.is_empty())
     }
 
     fn take(&self, job: Job) {
@@ -364,11 +378,16 @@ impl Dispatcher {
         let Job {
             event: stored,
             fresh,
+            parsed,
         } = job;
         let shared = &self.shared;
         let mut stop = shared.stop.clone();
         let app = shared.apps.get(&stored.app).cloned().unwrap_or_default();
-        let event = match Event::parse(&stored.plaintext) {
+        let parsed = match parsed {
+            Some(event) => Ok(event),
+            None => Event::parse(&stored.plaintext),
+        };
+        let event = match parsed {
             Ok(e) => e,
             Err(e) => {
                 let _ = shared.inbox.finish(stored.id, Status::Failed).await;
@@ -502,6 +521,7 @@ impl Dispatcher {
                         self.take(Job {
                             event,
                             fresh: false,
+                            parsed: None,
                         });
                     }
                 }

@@ -137,6 +137,7 @@ async fn receive(
     let kind = event.kind();
     let order_key = event.order_key();
     let received_at = now_ms();
+    let finished = !state.dispatcher.has_handlers(&app.name);
     let new = NewEvent {
         app: app.name.clone(),
         dedup_key: dedup_key(&app.name, &plaintext),
@@ -144,20 +145,24 @@ async fn receive(
         order_key: order_key.clone(),
         plaintext: plaintext.clone(),
         received_at,
+        finished,
     };
     match state.inbox.append(new).await {
         Ok(Appended::New(id)) => {
             state.metrics.callback(&app.name, &kind, "stored");
             tracing::info!(app = %app.name, event_id = id, kind = %kind, "callback stored");
-            state.dispatcher.submit(StoredEvent {
-                id,
-                app: app.name.clone(),
-                kind,
-                order_key,
-                plaintext,
-                received_at,
-                status: Status::Pending,
-            });
+            if !finished {
+                let stored = StoredEvent {
+                    id,
+                    app: app.name.clone(),
+                    kind,
+                    order_key,
+                    plaintext,
+                    received_at,
+                    status: Status::Pending,
+                };
+                state.dispatcher.submit(stored, event);
+            }
         }
         Ok(Appended::Duplicate(id)) => {
             state.metrics.callback(&app.name, &kind, "duplicate");

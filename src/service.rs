@@ -168,7 +168,10 @@ impl Service {
     /// When it cannot be opened, or its backend is not in this build.
     pub fn open_inbox(config: &Config) -> Result<Arc<dyn Inbox>, ServiceError> {
         Ok(match config.store.backend {
-            Backend::Sqlite => Arc::new(SqliteInbox::open(Path::new(&config.store.path))?),
+            Backend::Sqlite => Arc::new(SqliteInbox::open_with(
+                Path::new(&config.store.path),
+                config.store.synchronous,
+            )?),
             Backend::Memory => Arc::new(MemoryInbox::new()),
             Backend::Redis => {
                 return Err(ServiceError::Unsupported(

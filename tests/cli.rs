@@ -218,6 +218,7 @@ async fn events_list_show_and_retry() {
                 order_key: None,
                 plaintext: xml.clone(),
                 received_at: 1,
+                finished: false,
             })
             .await
             .unwrap()

@@ -54,7 +54,11 @@ impl Inbox for MemoryInbox {
                 order_key: event.order_key,
                 plaintext: event.plaintext,
                 received_at: event.received_at,
-                status: Status::Pending,
+                status: if event.finished {
+                    Status::Done
+                } else {
+                    Status::Pending
+                },
             },
         );
         Ok(Appended::New(id))

@@ -72,6 +72,8 @@ pub struct NewEvent {
     pub plaintext: String,
     /// When it was received, Unix milliseconds.
     pub received_at: i64,
+    /// Stored as already done: its app has no handlers, so there is nothing left to do.
+    pub finished: bool,
 }
 
 /// What [`Inbox::append`] did.
@@ -239,6 +241,7 @@ pub(crate) mod contract {
             order_key: key.map(str::to_owned),
             plaintext: text.into(),
             received_at: 1000,
+            finished: false,
         }
     }
 

@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use crate::config::Synchronous;
+
 use super::{
     Appended, Depth, HandlerRun, Inbox, NewEvent, RunState, Status, StoreError, StoredEvent,
 };
@@ -52,11 +54,20 @@ pub struct SqliteInbox {
 }
 
 impl SqliteInbox {
-    /// Open (creating if needed) the database at `path` and start its writer thread.
+    /// Open (creating if needed) the database at `path` with `synchronous = FULL` and start
+    /// its writer thread.
     ///
     /// # Errors
     /// When the directory cannot be created or the file cannot be opened as a database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Synchronous::Full)
+    }
+
+    /// Open with the given durability setting (see [`Synchronous`]).
+    ///
+    /// # Errors
+    /// When the directory cannot be created or the file cannot be opened as a database.
+    pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
@@ -65,7 +76,11 @@ impl SqliteInbox {
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let level = match synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", level)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
         let (jobs, queue) = mpsc::channel::<Job>();
@@ -170,8 +185,9 @@ impl Inbox for SqliteInbox {
         self.call(move |conn| {
             let inserted = conn
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT OR IGNORE INTO events
+                       (app, dedup_key, kind, order_key, plaintext, received_at, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     event.app,
@@ -179,7 +195,8 @@ impl Inbox for SqliteInbox {
                     event.kind,
                     event.order_key,
                     event.plaintext,
-                    event.received_at
+                    event.received_at,
+                    if event.finished { "done" } else { "pending" }
                 ])?;
             if inserted == 1 {
                 return Ok(Appended::New(conn.last_insert_rowid()));
@@ -349,6 +366,7 @@ mod tests {
                 order_key: None,
                 plaintext: "<x/>".into(),
                 received_at: 1,
+                finished: false,
             };
             match inbox.append(event).await.unwrap() {
                 Appended::New(id) => id,
