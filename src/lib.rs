@@ -22,6 +22,8 @@
 //! - [`api`]: the typed client for WeCom's external-contact API (token cache, retries).
 //! - [`cli`]: the `wecom-callback` command line.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod callback;
 pub mod cli;

@@ -98,7 +98,7 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
     config.trim_text(false);
     config.check_end_names = true;
 
-    let mut fields = Vec::new();
+    let mut fields = Vec::with_capacity(16);
     let mut depth = 0usize;
     let mut seen_root = false;
     // The element being read at depth 1, and (for containers) the item at depth 2.
@@ -191,6 +191,15 @@ pub fn parse(input: &[u8]) -> Result<Fields, XmlError> {
                 depth = depth.saturating_sub(1);
             }
             XmlEvent::Text(t) => {
+                // Whitespace between elements is the common case: skip it without decoding.
+                let collected = match depth {
+                    2 => matches!(current, Some((_, Value::Text(_)))),
+                    3 => true,
+                    _ => false,
+                };
+                if !collected && t.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
                 let piece = t
                     .unescape()
                     .map_err(|e| XmlError::Malformed(short(&e.to_string())))?;
@@ -227,6 +236,7 @@ fn append_text(
             return Err(XmlError::Malformed("text outside the elements".into()));
         }
         2 => match current.as_mut() {
+            Some((_, Value::Text(t))) if t.is_empty() => *t = piece.to_owned(),
             Some((_, Value::Text(t))) => t.push_str(piece),
             Some((name, Value::List(_))) if !piece.trim().is_empty() => {
                 return Err(XmlError::Malformed(format!(

@@ -32,7 +32,10 @@ CREATE TABLE IF NOT EXISTS events (
     status      TEXT    NOT NULL DEFAULT 'pending',
     UNIQUE (app, dedup_key)
 );
-CREATE INDEX IF NOT EXISTS events_by_status ON events (status, id);
+-- Only unfinished events are looked up by status, so finished ones stay out of the index
+-- (queries repeat the index's condition `status != 'done'` so SQLite can use it).
+DROP INDEX IF EXISTS events_by_status;
+CREATE INDEX IF NOT EXISTS events_unfinished ON events (status, id) WHERE status != 'done';
 CREATE TABLE IF NOT EXISTS handler_runs (
     event_id   INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     handler    TEXT    NOT NULL,
@@ -212,7 +215,8 @@ impl Inbox for SqliteInbox {
     async fn pending(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE status = 'pending' ORDER BY id LIMIT ?1"
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE status != 'done' AND status = 'pending' ORDER BY id LIMIT ?1"
             ))?;
             let rows = stmt.query_map([limit as i64], row_to_event)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -236,10 +240,16 @@ impl Inbox for SqliteInbox {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2"
-            ))?;
+            let mut stmt = conn.prepare_cached(&match status {
+                Some(Status::Pending | Status::Failed) => format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE status != 'done' AND status = ?1 ORDER BY id DESC LIMIT ?2"
+                ),
+                _ => format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2"
+                ),
+            })?;
             let rows = stmt.query_map(
                 params![status.map(Status::as_str), limit as i64],
                 row_to_event,
@@ -317,7 +327,11 @@ impl Inbox for SqliteInbox {
         self.call(move |conn| {
             let n = conn
                 .prepare_cached(
-                    "DELETE FROM events WHERE status != 'pending' AND received_at < ?1",
+                    "DELETE FROM events
+                     WHERE id < coalesce(
+                             (SELECT id FROM events WHERE received_at >= ?1 ORDER BY id LIMIT 1),
+                             (SELECT max(id) + 1 FROM events))
+                       AND status != 'pending'",
                 )?
                 .execute([before_ms])?;
             Ok(n as u64)
@@ -329,7 +343,9 @@ impl Inbox for SqliteInbox {
         self.call(|conn| {
             let count = |status: &str| -> Result<u64, StoreError> {
                 let n: i64 = conn
-                    .prepare_cached("SELECT COUNT(*) FROM events WHERE status = ?1")?
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM events WHERE status != 'done' AND status = ?1",
+                    )?
                     .query_row([status], |r| r.get(0))?;
                 Ok(n as u64)
             };
