@@ -352,3 +352,114 @@ async fn one_customer_in_order() {
     assert_eq!(ids, sorted);
     running.stop().await;
 }
+
+/// An inbox that cannot store: the server answers 503 (so WeCom retries) and /healthz says so.
+#[tokio::test]
+async fn store_unavailable_is_503() {
+    use wecom_callback::store::{Appended, Depth, HandlerRun, NewEvent, StoreError, StoredEvent};
+    struct Broken;
+    #[wecom_callback::async_trait]
+    impl Inbox for Broken {
+        async fn append(&self, _: NewEvent) -> Result<Appended, StoreError> {
+            Err(StoreError("disk full".into()))
+        }
+        async fn pending(&self, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn get(&self, _: i64) -> Result<Option<StoredEvent>, StoreError> {
+            Ok(None)
+        }
+        async fn list(&self, _: Option<Status>, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn runs(&self, _: i64) -> Result<Vec<HandlerRun>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn record(&self, _: i64, _: HandlerRun) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn finish(&self, _: i64, _: Status) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn retry(&self, _: i64) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn purge(&self, _: i64) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn depth(&self) -> Result<Depth, StoreError> {
+            Err(StoreError("disk full".into()))
+        }
+    }
+    let running = Service::new(config("", ""))
+        .handler(Recorder::default())
+        .with_inbox(Arc::new(Broken))
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr());
+    let sealed = seal(
+        &fixture("change_external_contact__add_external_contact.xml"),
+        "x",
+    );
+    let (status, body) = post(&reqwest::Client::new(), &base, &sealed).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "inbox unavailable, retry later")
+    );
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    running.stop().await;
+}
+
+/// Graceful stop lets a running handler finish, and leaves events it did not reach pending in
+/// the inbox for the next start.
+#[tokio::test]
+async fn stop_lets_running_handlers_finish() {
+    #[derive(Clone, Default)]
+    struct Slow(Arc<std::sync::Mutex<Vec<i64>>>);
+    #[wecom_callback::async_trait]
+    impl wecom_callback::Handler for Slow {
+        fn name(&self) -> &str {
+            "slow"
+        }
+        async fn handle(
+            &self,
+            ctx: &wecom_callback::Context,
+            _: &wecom_callback::Event,
+        ) -> wecom_callback::HandlerResult {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.0.lock().unwrap().push(ctx.event_id);
+            Ok(())
+        }
+    }
+    let slow = Slow::default();
+    let inbox = Arc::new(MemoryInbox::new());
+    let running = Service::new(config("", ""))
+        .handler(slow.clone())
+        .with_inbox(inbox.clone())
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr());
+    let client = reqwest::Client::new();
+    let template = fixture("change_external_contact__edit_external_contact.xml");
+    for i in 0..3 {
+        // One customer, so the three run one after another.
+        let xml = template.replace("<CreateTime>", &format!("<Seq>{i}</Seq><CreateTime>"));
+        assert_eq!(
+            post(&client, &base, &seal(&xml, &i.to_string())).await.0,
+            200
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.stop().await;
+    let handled = slow.0.lock().unwrap().clone();
+    assert_eq!(
+        handled.len(),
+        1,
+        "the running handler finished, the queued ones did not start"
+    );
+    let pending = inbox.pending(10).await.unwrap();
+    assert_eq!(pending.len(), 2, "the rest stay in the inbox");
+}
