@@ -35,17 +35,28 @@ impl Envelope {
     /// # Errors
     /// [`EnvelopeError`] for malformed XML, a DOCTYPE, or a missing `Encrypt`.
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let fields = xml::parse(body)?;
-        let non_empty = |name: &str| {
-            fields
-                .text(name)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
+        let mut encrypt = None;
+        let mut to_user_name = None;
+        let mut agent_id = None;
+        // Take the values out of the parsed fields (the ciphertext is most of the body).
+        for (name, value) in xml::parse(body)?.0 {
+            let xml::Value::Text(text) = value else {
+                continue;
+            };
+            let slot = match name.as_str() {
+                "Encrypt" => &mut encrypt,
+                "ToUserName" => &mut to_user_name,
+                "AgentID" => &mut agent_id,
+                _ => continue,
+            };
+            if slot.is_none() && !text.is_empty() {
+                *slot = Some(text);
+            }
+        }
         Ok(Envelope {
-            encrypt: non_empty("Encrypt").ok_or(EnvelopeError::MissingEncrypt)?,
-            to_user_name: non_empty("ToUserName"),
-            agent_id: non_empty("AgentID"),
+            encrypt: encrypt.ok_or(EnvelopeError::MissingEncrypt)?,
+            to_user_name,
+            agent_id,
         })
     }
 

@@ -417,7 +417,10 @@ async fn store_unavailable_is_503() {
 #[tokio::test]
 async fn stop_lets_running_handlers_finish() {
     #[derive(Clone, Default)]
-    struct Slow(Arc<std::sync::Mutex<Vec<i64>>>);
+    struct Slow(
+        Arc<std::sync::Mutex<Vec<i64>>>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    );
     #[wecom_callback::async_trait]
     impl wecom_callback::Handler for Slow {
         fn name(&self) -> &str {
@@ -428,6 +431,7 @@ async fn stop_lets_running_handlers_finish() {
             ctx: &wecom_callback::Context,
             _: &wecom_callback::Event,
         ) -> wecom_callback::HandlerResult {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(300)).await;
             self.0.lock().unwrap().push(ctx.event_id);
             Ok(())
@@ -452,7 +456,8 @@ async fn stop_lets_running_handlers_finish() {
             200
         );
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = slow.1.clone();
+    eventually(|| started.load(std::sync::atomic::Ordering::SeqCst) == 1).await;
     running.stop().await;
     let handled = slow.0.lock().unwrap().clone();
     assert_eq!(
