@@ -189,10 +189,10 @@ pub struct CustomerStrategyGetRangeRequest {
     pub limit: Option<i64>,
 }
 
-/// `POST customer_strategy/create`.
+/// `POST *_strategy/create`: a new rule group with privileges of type `P`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CustomerStrategyCreateRequest {
+pub struct StrategyCreateRequest<P> {
     /// The parent group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<i64>,
@@ -203,16 +203,16 @@ pub struct CustomerStrategyCreateRequest {
     pub admin_list: Option<Vec<String>>,
     /// Privileges.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub privilege: Option<CustomerPrivilege>,
+    pub privilege: Option<P>,
     /// Members and departments managed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range: Option<Vec<StrategyRange>>,
 }
 
-/// `POST customer_strategy/edit`. Only the fields given change.
+/// `POST *_strategy/edit`: change a rule group. Only the fields given change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CustomerStrategyEditRequest {
+pub struct StrategyEditRequest<P> {
     /// The group.
     pub strategy_id: i64,
     /// New name.
@@ -223,7 +223,7 @@ pub struct CustomerStrategyEditRequest {
     pub admin_list: Option<Vec<String>>,
     /// New privileges.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub privilege: Option<CustomerPrivilege>,
+    pub privilege: Option<P>,
     /// Range entries to add.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range_add: Option<Vec<StrategyRange>>,
@@ -231,6 +231,12 @@ pub struct CustomerStrategyEditRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub range_del: Option<Vec<StrategyRange>>,
 }
+
+/// `POST customer_strategy/create` (call serially: WeCom refuses concurrent strategy edits).
+pub type CustomerStrategyCreateRequest = StrategyCreateRequest<CustomerPrivilege>;
+
+/// `POST customer_strategy/edit`.
+pub type CustomerStrategyEditRequest = StrategyEditRequest<CustomerPrivilege>;
 
 /// `POST customer_strategy/del`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -282,48 +288,11 @@ pub struct MomentStrategyGetRangeRequest {
     pub limit: Option<i64>,
 }
 
-/// `POST moment_strategy/create`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MomentStrategyCreateRequest {
-    /// The parent group.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<i64>,
-    /// The name.
-    pub strategy_name: String,
-    /// Administrators.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_list: Option<Vec<String>>,
-    /// Privileges.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub privilege: Option<MomentPrivilege>,
-    /// Members and departments managed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub range: Option<Vec<StrategyRange>>,
-}
+/// `POST moment_strategy/create` (call serially).
+pub type MomentStrategyCreateRequest = StrategyCreateRequest<MomentPrivilege>;
 
-/// `POST moment_strategy/edit`. Only the fields given change.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MomentStrategyEditRequest {
-    /// The group.
-    pub strategy_id: i64,
-    /// New name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub strategy_name: Option<String>,
-    /// New administrators.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub admin_list: Option<Vec<String>>,
-    /// New privileges.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub privilege: Option<MomentPrivilege>,
-    /// Range entries to add.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub range_add: Option<Vec<StrategyRange>>,
-    /// Range entries to remove.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub range_del: Option<Vec<StrategyRange>>,
-}
+/// `POST moment_strategy/edit`.
+pub type MomentStrategyEditRequest = StrategyEditRequest<MomentPrivilege>;
 
 /// `POST moment_strategy/del`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
