@@ -41,6 +41,10 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// Why a crypto operation failed. Each variant maps to the number the official WXBizMsgCrypt
 /// libraries use (see [`CryptoError::code`]); messages are one short lowercase line and never
 /// contain key material.
+///
+/// The official numbers with no variant here name failures that cannot happen in this
+/// implementation: -40003 (computing sha1), -40009 (base64 encoding) and -40011 (building the
+/// reply XML) are infallible operations in Rust.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
