@@ -60,6 +60,21 @@ impl<'a> Picker<'a> {
         }
     }
 
+    /// Optional integer that may also arrive as a placeholder or other text (official samples
+    /// show `<StrategyId><![CDATA[STRATEGY_ID]]></StrategyId>`): a non-number is left among the
+    /// extras, as text, instead of making the event unknown.
+    pub(crate) fn number_or_extra(&mut self, name: &str) -> Option<i64> {
+        let i = self.position(name)?;
+        let Value::Text(text) = &self.fields.0[i].1 else {
+            return None;
+        };
+        let parsed = text.trim().parse().ok();
+        if parsed.is_some() || text.trim().is_empty() {
+            self.used[i] = true;
+        }
+        parsed
+    }
+
     /// A list from repeated children (`<Item>`) or the legacy comma-joined text.
     pub(crate) fn list(&mut self, name: &str) -> Option<Vec<String>> {
         match self.value(name)? {

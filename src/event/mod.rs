@@ -277,6 +277,17 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_strategy_id_keeps_the_event_typed() {
+        let shuffle = "<xml><ToUserName><![CDATA[CORPID]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1403610513</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_tag]]></Event><Id><![CDATA[TAG_ID]]></Id><StrategyId><![CDATA[STRATEGY_ID]]></StrategyId><ChangeType><![CDATA[shuffle]]></ChangeType></xml>";
+        let event = Event::parse(shuffle).unwrap();
+        let Event::Tag(tag) = &event else {
+            panic!("expected a tag event, got {event:?}")
+        };
+        assert_eq!((tag.change, tag.strategy_id), (TagChange::Shuffle, None));
+        assert_eq!(event.to_json()["strategy_id"], "STRATEGY_ID");
+    }
+
+    #[test]
     fn unknown_change_type_is_kept_whole() {
         let odd = ADD.replace("add_external_contact", "brand_new_change");
         let Event::Unknown(u) = Event::parse(&odd).unwrap() else {

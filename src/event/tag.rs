@@ -54,7 +54,8 @@ pub struct TagEvent {
     pub id: Option<String>,
     /// `TagType`: `tag` or `tag_group` (not sent with `shuffle`).
     pub tag_type: Option<String>,
-    /// `StrategyId`: the strategy (规则组) the tag belongs to, if any.
+    /// `StrategyId`: the strategy (规则组) the tag belongs to, if any. A non-numeric value is
+    /// kept in `extra` (and so as a string in the JSON).
     pub strategy_id: Option<i64>,
     /// Elements this version does not know, in document order.
     pub extra: Extra,
@@ -71,7 +72,7 @@ impl TagEvent {
             change,
             id: p.text("Id")?,
             tag_type: p.text("TagType")?,
-            strategy_id: p.number("StrategyId")?,
+            strategy_id: p.number_or_extra("StrategyId"),
             extra: p.rest(),
         })
     }
