@@ -356,6 +356,28 @@ fn random_of(crypt: &MsgCrypt, encrypt: &str) -> Option<[u8; 16]> {
     crypt.decrypt_frame(encrypt).ok().map(|f| f.random)
 }
 
+/// A ciphertext another implementation made: we verify and decrypt it to the case's message,
+/// and re-encrypting with the same random prefix gives the same bytes.
+fn check_their_ciphertext(f: &mut Failures, case: &Case, i: usize, signature: &str, encrypt: &str) {
+    let crypt = case.crypt();
+    match crypt.verify_and_decrypt(signature, &case.timestamp, &case.nonce, encrypt) {
+        Ok(plain) => f.check(plain == case.message, case, i, || {
+            format!("decrypted {plain:?}")
+        }),
+        Err(e) => f.check(false, case, i, || {
+            format!("we refuse their message: {e} ({})", e.code())
+        }),
+    }
+    if let Some(random) = case.random.or_else(|| random_of(&crypt, encrypt)) {
+        let ours = crypt
+            .encrypt_with_random(case.message.as_bytes(), random)
+            .unwrap();
+        f.check(ours == encrypt, case, i, || {
+            format!("ciphertexts differ:\n    theirs {encrypt}\n    ours   {ours}")
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // wechatpy
 
@@ -396,25 +418,7 @@ fn wechatpy_encrypts_we_decrypt() {
             i,
             || format!("reply XML echoes other timestamp/nonce: {reply}"),
         );
-        let crypt = case.crypt();
-        match crypt.verify_and_decrypt(&signature, &case.timestamp, &case.nonce, &encrypt) {
-            Ok(plain) => f.check(plain == case.message, case, i, || {
-                format!("decrypted {plain:?}")
-            }),
-            Err(e) => f.check(false, case, i, || {
-                format!("we refuse their message: {e} ({})", e.code())
-            }),
-        }
-        // Same random prefix, same bytes.
-        let random = case.random.or_else(|| random_of(&crypt, &encrypt));
-        if let Some(random) = random {
-            let ours = crypt
-                .encrypt_with_random(case.message.as_bytes(), random)
-                .unwrap();
-            f.check(ours == encrypt, case, i, || {
-                format!("ciphertexts differ:\n    theirs {encrypt}\n    ours   {ours}")
-            });
-        }
+        check_their_ciphertext(&mut f, case, i, &signature, &encrypt);
     }
     f.finish(cases.len());
 }
@@ -556,23 +560,7 @@ fn wecom_crypto_encrypts_we_decrypt() {
             i,
             || format!("signatures differ: theirs {signature}"),
         );
-        match crypt.verify_and_decrypt(signature, &case.timestamp, &case.nonce, encrypt) {
-            Ok(plain) => f.check(plain == case.message, case, i, || {
-                format!("decrypted {plain:?}")
-            }),
-            Err(e) => f.check(false, case, i, || {
-                format!("we refuse their message: {e} ({})", e.code())
-            }),
-        }
-        let random = case.random.or_else(|| random_of(&crypt, encrypt));
-        if let Some(random) = random {
-            let ours = crypt
-                .encrypt_with_random(case.message.as_bytes(), random)
-                .unwrap();
-            f.check(ours == encrypt, case, i, || {
-                format!("ciphertexts differ:\n    theirs {encrypt}\n    ours   {ours}")
-            });
-        }
+        check_their_ciphertext(&mut f, case, i, signature, encrypt);
     }
     f.finish(cases.len());
 }
