@@ -138,12 +138,14 @@ async fn receive(
     let order_key = event.order_key();
     let received_at = now_ms();
     let finished = !state.dispatcher.has_handlers(&app.name);
+    // The dispatcher needs its own copy only when there is something to dispatch.
+    let for_dispatch = (!finished).then(|| plaintext.clone());
     let new = NewEvent {
         app: app.name.clone(),
         dedup_key: dedup_key(&app.name, &plaintext),
         kind: kind.clone(),
         order_key: order_key.clone(),
-        plaintext: plaintext.clone(),
+        plaintext,
         received_at,
         finished,
     };
@@ -151,7 +153,7 @@ async fn receive(
         Ok(Appended::New(id)) => {
             state.metrics.callback(&app.name, &kind, "stored");
             tracing::info!(app = %app.name, event_id = id, kind = %kind, "callback stored");
-            if !finished {
+            if let Some(plaintext) = for_dispatch {
                 let stored = StoredEvent {
                     id,
                     app: app.name.clone(),
