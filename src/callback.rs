@@ -158,20 +158,32 @@ pub fn seal_post(
     random: [u8; RANDOM_LEN],
 ) -> Result<Sealed, CryptoError> {
     let encrypt = crypt.encrypt_with_random(plaintext, random)?;
+    let query = signed_query(crypt, timestamp, nonce, &encrypt, None);
     let envelope = Envelope {
         to_user_name: Some(crypt.receive_id().to_owned()).filter(|s| !s.is_empty()),
         agent_id: None,
         encrypt,
     };
     Ok(Sealed {
-        query: CallbackQuery {
-            msg_signature: crypt.signature(timestamp, nonce, &envelope.encrypt),
-            timestamp: timestamp.to_owned(),
-            nonce: nonce.to_owned(),
-            echostr: None,
-        },
+        query,
         body: Some(envelope.to_xml()),
     })
+}
+
+/// The query WeCom signs `signed` (the `Encrypt` text or the echostr) with.
+fn signed_query(
+    crypt: &MsgCrypt,
+    timestamp: &str,
+    nonce: &str,
+    signed: &str,
+    echostr: Option<String>,
+) -> CallbackQuery {
+    CallbackQuery {
+        msg_signature: crypt.signature(timestamp, nonce, signed),
+        timestamp: timestamp.to_owned(),
+        nonce: nonce.to_owned(),
+        echostr,
+    }
 }
 
 /// Seal `plaintext` as the `echostr` of a GET URL verification.
@@ -187,12 +199,7 @@ pub fn seal_get(
 ) -> Result<Sealed, CryptoError> {
     let echostr = crypt.encrypt_with_random(plaintext, random)?;
     Ok(Sealed {
-        query: CallbackQuery {
-            msg_signature: crypt.signature(timestamp, nonce, &echostr),
-            timestamp: timestamp.to_owned(),
-            nonce: nonce.to_owned(),
-            echostr: Some(echostr),
-        },
+        query: signed_query(crypt, timestamp, nonce, &echostr, Some(echostr.clone())),
         body: None,
     })
 }

@@ -11,14 +11,6 @@ use common::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
         .args(["serve", "--config"])
@@ -27,18 +19,6 @@ fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
         .stderr(std::fs::File::create(log).expect("log file"))
         .spawn()
         .expect("spawn wecom-callback")
-}
-
-async fn wait_healthy(base: &str) {
-    for _ in 0..500 {
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server did not become healthy");
 }
 
 #[tokio::test]

@@ -53,13 +53,8 @@ pub struct Cli {
 enum Command {
     /// Run the server.
     Serve {
-        /// The config file.
-        #[arg(
-            long,
-            env = "WECOM_CALLBACK_CONFIG",
-            default_value = "wecom-callback.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Run plaintext events through the configured handlers as if received (test your plug-ins).
     Replay {
@@ -71,13 +66,8 @@ enum Command {
     },
     /// Inspect and re-run the inbox.
     Events {
-        /// The config file.
-        #[arg(
-            long,
-            env = "WECOM_CALLBACK_CONFIG",
-            default_value = "wecom-callback.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         #[command(subcommand)]
         command: events::EventsCommand,
     },
@@ -117,16 +107,8 @@ enum Command {
     },
     /// Call one WeCom external-contact API method and print its JSON response.
     Api {
-        /// The config file.
-        #[arg(
-            long,
-            env = "WECOM_CALLBACK_CONFIG",
-            default_value = "wecom-callback.toml"
-        )]
-        config: PathBuf,
-        /// The app whose corp_id and secret to use; may be left out when there is only one.
-        #[arg(long)]
-        app: Option<String>,
+        #[command(flatten)]
+        app: AppArgs,
         /// List every method and exit.
         #[arg(long)]
         list: bool,
@@ -138,19 +120,14 @@ enum Command {
     },
     /// Validate a config file and say what is wrong.
     CheckConfig {
-        /// The config file.
-        #[arg(
-            long,
-            env = "WECOM_CALLBACK_CONFIG",
-            default_value = "wecom-callback.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 
-/// `--config` and `--app`, for commands that act as one app.
+/// `--config`: the config file.
 #[derive(Debug, clap::Args)]
-struct AppArgs {
+struct ConfigArg {
     /// The config file.
     #[arg(
         long,
@@ -158,6 +135,13 @@ struct AppArgs {
         default_value = "wecom-callback.toml"
     )]
     config: PathBuf,
+}
+
+/// `--config` and `--app`, for commands that act as one app.
+#[derive(Debug, clap::Args)]
+struct AppArgs {
+    #[command(flatten)]
+    file: ConfigArg,
     /// The app (its `name` in the config); may be left out when there is only one.
     #[arg(long)]
     app: Option<String>,
@@ -187,15 +171,18 @@ pub fn main_with(handlers: Vec<Arc<dyn Handler>>) -> ExitCode {
 /// The command's failure, as one line.
 pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
     match cli.command {
-        Command::Serve { config } => serve::serve(&config, handlers),
+        Command::Serve { config } => serve::serve(&config.config, handlers),
         Command::Replay { app, files } => {
-            serve::replay(&app.config, app.app.as_deref(), &files, handlers)
+            serve::replay(&app.file.config, app.app.as_deref(), &files, handlers)
         }
-        Command::Events { config, command } => events::run(&config, command),
+        Command::Events { config, command } => events::run(&config.config, command),
         Command::Parse { files } => offline::parse(&files),
-        Command::Decrypt { app, query, file } => {
-            offline::decrypt(&app.config, app.app.as_deref(), &query, file.as_deref())
-        }
+        Command::Decrypt { app, query, file } => offline::decrypt(
+            &app.file.config,
+            app.app.as_deref(),
+            &query,
+            file.as_deref(),
+        ),
         Command::Seal {
             app,
             timestamp,
@@ -204,7 +191,7 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
             send,
             file,
         } => offline::seal(offline::SealArgs {
-            config: &app.config,
+            config: &app.file.config,
             app: app.app.as_deref(),
             timestamp,
             nonce,
@@ -213,18 +200,17 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
             file: file.as_deref(),
         }),
         Command::Api {
-            config,
             app,
             list,
             method,
             json,
         } => api::run(
-            &config,
-            app.as_deref(),
+            &app.file.config,
+            app.app.as_deref(),
             list,
             method.as_deref(),
             json.as_deref(),
         ),
-        Command::CheckConfig { config } => offline::check_config(&config),
+        Command::CheckConfig { config } => offline::check_config(&config.config),
     }
 }

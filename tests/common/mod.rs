@@ -155,3 +155,25 @@ pub async fn eventually(mut check: impl FnMut() -> bool) {
     }
     panic!("condition not reached within 10 s");
 }
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until `{base}/healthz` answers 200, up to 10 s.
+pub async fn wait_healthy(base: &str) {
+    for _ in 0..500 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("server did not become healthy");
+}
