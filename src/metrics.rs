@@ -1,5 +1,21 @@
-//! Prometheus metrics (`GET /metrics`): callbacks by app/kind/outcome, acknowledgement latency,
-//! handler outcomes, inbox depth, dead letters and WeCom API calls by errcode.
+//! Prometheus metrics (`GET /metrics`).
+//!
+//! Every series and its labels, in one place (dashboards and alert rules in `deploy/` name them):
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `wecom_callback_callbacks_total` | counter | `app`, `kind`, `outcome` |
+//! | `wecom_callback_ack_latency_seconds` | histogram | `app` |
+//! | `wecom_callback_handler_outcomes_total` | counter | `app`, `handler`, `outcome` (`done`, `retry`, `dead`) |
+//! | `wecom_callback_deliveries_pending` | gauge | `app`, `handler` |
+//! | `wecom_callback_oldest_pending_delivery_seconds` | gauge | `app`, `handler` |
+//! | `wecom_callback_dead_letters` | gauge | `app`, `handler` |
+//! | `wecom_callback_inbox_pending` | gauge | — |
+//! | `wecom_callback_store_up` | gauge | — (1 when the store answered the last check) |
+//! | `wecom_callback_api_calls` | gauge | `app`, `path`, `errcode` |
+//!
+//! Label values never come from unauthenticated input: `app` is a configured name, `outcome`
+//! a fixed word, `kind` the kind of an event whose signature checked out.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +28,21 @@ use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
 
+/// Per-(app, handler) delivery figures, as the store reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerGauges {
+    /// The app.
+    pub app: String,
+    /// The handler.
+    pub handler: String,
+    /// Deliveries not finished yet.
+    pub pending: u64,
+    /// Seconds since the oldest pending delivery was created (0 when none).
+    pub oldest_pending_seconds: u64,
+    /// Dead deliveries (dead letters).
+    pub dead: u64,
+}
+
 /// The service's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -23,8 +54,11 @@ struct Inner {
     callbacks: Family<Labels, Counter>,
     ack_latency: Family<Labels, Histogram>,
     handler_outcomes: Family<Labels, Counter>,
+    deliveries_pending: Family<Labels, Gauge>,
+    oldest_pending: Family<Labels, Gauge>,
+    dead_letters: Family<Labels, Gauge>,
     inbox_pending: Gauge,
-    dead_letters: Gauge,
+    store_up: Gauge,
     api_calls: Family<Labels, Gauge>,
 }
 
@@ -46,7 +80,7 @@ impl Metrics {
         );
         let ack_latency = Family::<Labels, Histogram>::new_with_constructor(|| {
             Histogram::new([
-                0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+                0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0,
             ])
         });
         registry.register(
@@ -60,22 +94,40 @@ impl Metrics {
             "Handler attempts, by app, handler and outcome (done, retry, dead)",
             handler_outcomes.clone(),
         );
+        let deliveries_pending = Family::<Labels, Gauge>::default();
+        registry.register(
+            "deliveries_pending",
+            "Deliveries not finished yet, by app and handler",
+            deliveries_pending.clone(),
+        );
+        let oldest_pending = Family::<Labels, Gauge>::default();
+        registry.register(
+            "oldest_pending_delivery_seconds",
+            "Age of the oldest unfinished delivery, by app and handler",
+            oldest_pending.clone(),
+        );
+        let dead_letters = Family::<Labels, Gauge>::default();
+        registry.register(
+            "dead_letters",
+            "Dead deliveries (failed permanently or too often), by app and handler",
+            dead_letters.clone(),
+        );
         let inbox_pending = Gauge::default();
         registry.register(
             "inbox_pending",
             "Events stored but not finished",
             inbox_pending.clone(),
         );
-        let dead_letters = Gauge::default();
+        let store_up = Gauge::default();
         registry.register(
-            "dead_letters",
-            "Events whose handlers failed permanently",
-            dead_letters.clone(),
+            "store_up",
+            "1 when the store answered the last health check, 0 otherwise",
+            store_up.clone(),
         );
         let api_calls = Family::<Labels, Gauge>::default();
         registry.register(
             "api_calls",
-            "WeCom API calls since start, by path and errcode",
+            "WeCom API answers since start, by app, path and errcode",
             api_calls.clone(),
         );
         Metrics {
@@ -84,8 +136,11 @@ impl Metrics {
                 callbacks,
                 ack_latency,
                 handler_outcomes,
-                inbox_pending,
+                deliveries_pending,
+                oldest_pending,
                 dead_letters,
+                inbox_pending,
+                store_up,
                 api_calls,
             }),
         }
@@ -123,18 +178,39 @@ impl Metrics {
             .inc();
     }
 
-    /// Set the inbox gauges.
-    pub fn set_depth(&self, pending: u64, failed: u64) {
-        self.inner.inbox_pending.set(pending as i64);
-        self.inner.dead_letters.set(failed as i64);
+    /// Set the delivery gauges of every (app, handler) and the count of unfinished events.
+    pub fn set_deliveries(&self, handlers: &[HandlerGauges], events_pending: u64) {
+        for h in handlers {
+            let labels = vec![("app", h.app.clone()), ("handler", h.handler.clone())];
+            let inner = &self.inner;
+            inner
+                .deliveries_pending
+                .get_or_create(&labels)
+                .set(h.pending as i64);
+            inner
+                .oldest_pending
+                .get_or_create(&labels)
+                .set(h.oldest_pending_seconds as i64);
+            inner.dead_letters.get_or_create(&labels).set(h.dead as i64);
+        }
+        self.inner.inbox_pending.set(events_pending as i64);
     }
 
-    /// Set the API call counts (path, errcode, count).
-    pub fn set_api_calls(&self, calls: impl IntoIterator<Item = (String, i64, u64)>) {
+    /// Whether the store answered the last check.
+    pub fn set_store_up(&self, up: bool) {
+        self.inner.store_up.set(i64::from(up));
+    }
+
+    /// Set one app's API call counts (path, errcode, count).
+    pub fn set_api_calls(&self, app: &str, calls: impl IntoIterator<Item = (String, i64, u64)>) {
         for (path, errcode, count) in calls {
             self.inner
                 .api_calls
-                .get_or_create(&vec![("path", path), ("errcode", errcode.to_string())])
+                .get_or_create(&vec![
+                    ("app", app.to_owned()),
+                    ("path", path),
+                    ("errcode", errcode.to_string()),
+                ])
                 .set(count as i64);
         }
     }

@@ -40,7 +40,7 @@ pub struct ServerState {
     /// The metrics.
     pub metrics: Metrics,
     /// API clients, for their call counts in `/metrics`.
-    pub api_clients: Vec<crate::api::Client>,
+    pub api_clients: Vec<(String, crate::api::Client)>,
 }
 
 /// Register every route: the apps' paths, `/healthz`, `/metrics`, and the 404 fallback.
@@ -200,10 +200,10 @@ async fn healthz(state: web::Data<ServerState>) -> HttpResponse {
 /// GET /metrics: Prometheus text.
 async fn metrics(state: web::Data<ServerState>) -> HttpResponse {
     if let Ok(depth) = state.inbox.depth().await {
-        state.metrics.set_depth(depth.pending, depth.failed);
+        state.metrics.set_deliveries(&[], depth.pending);
     }
-    for client in &state.api_clients {
-        state.metrics.set_api_calls(client.call_counts());
+    for (app, client) in &state.api_clients {
+        state.metrics.set_api_calls(app, client.call_counts());
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -193,7 +193,10 @@ impl Service {
             None => Self::open_inbox(config)?,
         };
         let apps = self.handlers()?;
-        let api_clients: Vec<_> = apps.values().filter_map(|a| a.api.clone()).collect();
+        let api_clients: Vec<_> = apps
+            .iter()
+            .filter_map(|(name, a)| a.api.clone().map(|c| (name.clone(), c)))
+            .collect();
         let metrics = Metrics::new();
         let dispatcher = Dispatcher::start(
             inbox.clone(),
