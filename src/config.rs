@@ -84,17 +84,17 @@ impl std::fmt::Display for Secret {
     }
 }
 
-/// The whole configuration file.
+/// The whole configuration file, typed: every duration, address and key is parsed once, here.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `[server]`: HTTP listener and limits.
     #[serde(default)]
     pub server: ServerConfig,
-    /// `[store]`: where events are kept.
+    /// `[store]`: where events and deliveries are kept.
     #[serde(default)]
     pub store: StoreConfig,
-    /// `[dispatch]`: handler retries and concurrency.
+    /// `[dispatch]`: retries, leases, and the default limits of every handler.
     #[serde(default)]
     pub dispatch: DispatchConfig,
     /// `[api]`: the outbound WeCom API.
@@ -113,11 +113,20 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on.
-    pub listen: String,
+    #[serde(deserialize_with = "socket_addr")]
+    pub listen: SocketAddr,
+    /// When set, `/metrics` and `/healthz` are served here instead of on `listen`.
+    #[serde(deserialize_with = "optional_socket_addr")]
+    pub admin_listen: Option<SocketAddr>,
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
-    /// How long shutdown waits for running handlers before leaving their events in the inbox.
-    pub shutdown_timeout: String,
+    /// Callbacks whose `timestamp` is further from our clock are refused (401); zero turns the
+    /// check off.
+    #[serde(deserialize_with = "duration")]
+    pub timestamp_tolerance: Duration,
+    /// How long shutdown waits for running handlers before releasing their deliveries.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_timeout: Duration,
     /// HTTP worker threads (0 = one per core).
     pub workers: usize,
 }
@@ -125,39 +134,52 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: "0.0.0.0:8080".into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: None,
             max_body_bytes: 65536,
-            shutdown_timeout: "10s".into(),
+            timestamp_tolerance: Duration::from_secs(600),
+            shutdown_timeout: Duration::from_secs(10),
             workers: 0,
         }
     }
 }
 
-/// Which inbox backend to use.
+/// Which store backend to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// SQLite file (WAL): the embedded default.
+    /// One SQLite file (WAL): the embedded default, one `serve` at a time.
     #[default]
     Sqlite,
+    /// PostgreSQL: shared by several instances.
+    Postgres,
     /// In memory: tests and demos only; events are lost on exit.
     Memory,
-    /// Redis: shared by several instances.
-    Redis,
 }
 
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `sqlite` (default), `memory` or `redis`.
+    /// `sqlite` (default), `postgres` or `memory`.
     pub backend: Backend,
     /// SQLite database file.
-    pub path: String,
-    /// Redis URL, for `backend = "redis"`.
-    pub url: Option<String>,
-    /// How long finished events and dedup keys are kept, e.g. `7d`.
-    pub retention: String,
+    pub path: PathBuf,
+    /// PostgreSQL connection URL, for `backend = "postgres"` (may hold a password: never
+    /// printed).
+    pub url: Option<Secret>,
+    /// PostgreSQL connections per instance.
+    pub pool_size: usize,
+    /// How long connecting to PostgreSQL may take.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// How long one PostgreSQL statement may take (callbacks answer 503 rather than hang).
+    #[serde(deserialize_with = "duration")]
+    pub statement_timeout: Duration,
+    /// How long finished events and their dedup keys are kept. Dead letters stay until purged
+    /// by hand.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
     /// SQLite durability: `full` (default) fsyncs every commit, so an acknowledged event
     /// survives power loss; `normal` survives process crashes (SIGKILL) but a power loss may
     /// lose the last commits.
@@ -179,9 +201,12 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             backend: Backend::Sqlite,
-            path: "data/wecom-callback.db".into(),
+            path: PathBuf::from("data/wecom-callback.db"),
             url: None,
-            retention: "7d".into(),
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 86400),
             synchronous: Synchronous::Full,
         }
     }
@@ -191,23 +216,35 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
-    /// Attempts per handler before its event goes to the dead letters.
+    /// Attempts per delivery before it is a dead letter.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt.
-    pub backoff_base: String,
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
     /// Longest retry delay.
-    pub backoff_max: String,
-    /// Handlers running at once across all events.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// Default deliveries of one handler running at once (each handler section may set its own
+    /// `concurrency`).
     pub concurrency: usize,
+    /// Default time one attempt may take (each handler section may set its own `timeout`).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// How long a running delivery's lease holds without renewal; an instance that dies
+    /// leaves its work to be taken over after this.
+    #[serde(deserialize_with = "duration")]
+    pub lease: Duration,
 }
 
 impl Default for DispatchConfig {
     fn default() -> Self {
         DispatchConfig {
             max_attempts: 8,
-            backoff_base: "1s".into(),
-            backoff_max: "5m".into(),
-            concurrency: 64,
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            concurrency: 16,
+            timeout: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -219,14 +256,15 @@ pub struct ApiConfig {
     /// WeCom API base URL (tests point it at a local fake).
     pub base_url: String,
     /// Per-request timeout.
-    pub timeout: String,
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             base_url: "https://qyapi.weixin.qq.com".into(),
-            timeout: "10s".into(),
+            timeout: Duration::from_secs(10),
         }
     }
 }
@@ -261,6 +299,10 @@ impl Default for LogConfig {
     }
 }
 
+/// A plug-in's own settings: the TOML table of its section, handed to the plug-in, which
+/// parses and validates it (and names a bad key).
+pub type PluginTable = toml::Table;
+
 /// `[[apps]]`: one WeCom app (callback URL) this service receives for.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,15 +326,19 @@ pub struct AppConfig {
     /// Body of the 200 answer to POSTs: empty (self-built apps) or `success` (suites).
     #[serde(default)]
     pub reply: String,
-    /// Built-in plug-in: greet each new customer.
+    /// Built-in plug-in `welcome`: greet each new customer.
     #[serde(default)]
-    pub welcome: Option<WelcomeConfig>,
-    /// Built-in plug-in: tag new customers by the channel (`State`) they came through.
+    pub welcome: Option<PluginTable>,
+    /// Built-in plug-in `tag_by_state`: tag new customers by the channel (`State`) they came
+    /// through.
     #[serde(default)]
-    pub tag_by_state: Option<BTreeMap<String, Vec<String>>>,
-    /// Built-in plug-in: POST each event's JSON to your own services.
+    pub tag_by_state: Option<PluginTable>,
+    /// Built-in plug-in `forward`: POST each event's JSON to your own services.
     #[serde(default)]
-    pub forward: Vec<ForwardConfig>,
+    pub forward: Vec<PluginTable>,
+    /// Your own compiled-in plug-ins' settings, `[apps.plugins.<name>]`.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginTable>,
 }
 
 impl AppConfig {
@@ -312,47 +358,11 @@ impl AppConfig {
             self.receive_id(),
         )
     }
-}
 
-/// `[apps.welcome]`: the welcome message, and per-`State` overrides.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WelcomeConfig {
-    /// The text (≤ 4000 bytes).
-    #[serde(default)]
-    pub text: Option<String>,
-    /// Up to 9 attachments, in send_welcome_msg's JSON shape.
-    #[serde(default)]
-    pub attachments: Vec<serde_json::Value>,
-    /// Overrides per channel (`State`), e.g. `[apps.welcome.states.spring_sale]`.
-    #[serde(default)]
-    pub states: BTreeMap<String, WelcomeMessage>,
-}
-
-/// One welcome message.
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct WelcomeMessage {
-    /// The text.
-    #[serde(default)]
-    pub text: Option<String>,
-    /// The attachments.
-    #[serde(default)]
-    pub attachments: Vec<serde_json::Value>,
-}
-
-/// `[[apps.forward]]`: where to POST event JSON.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForwardConfig {
-    /// The URL to POST to.
-    pub url: String,
-    /// HMAC-SHA256 key for `X-Wecom-Callback-Signature`.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    /// Only these `event` (or `event/change_type`) values; all when absent.
-    #[serde(default)]
-    pub events: Option<Vec<String>>,
+    /// The app's `secret`, when it has a non-empty one.
+    pub fn api_secret(&self) -> Option<&Secret> {
+        self.secret.as_ref().filter(|s| !s.expose().is_empty())
+    }
 }
 
 impl Config {
@@ -379,8 +389,7 @@ impl Config {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
         expand_vars(&mut value, "", env)?;
-        let config: Config =
-            Config::deserialize(value).map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
+        let config: Config = from_value(value)?;
         config.validate()?;
         Ok(config)
     }
@@ -399,42 +408,59 @@ impl Config {
         })
     }
 
-    /// The listen address.
-    ///
-    /// # Errors
-    /// When `server.listen` is not `host:port`.
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.server
-            .listen
-            .parse()
-            .map_err(|_| invalid("server.listen", "expected an address like 0.0.0.0:8080"))
-    }
-
     fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
         if self.server.max_body_bytes < 256 {
             return Err(invalid("server.max_body_bytes", "must be at least 256"));
         }
-        parse_duration(&self.server.shutdown_timeout)
-            .map_err(|r| invalid("server.shutdown_timeout", r))?;
-        parse_duration(&self.store.retention).map_err(|r| invalid("store.retention", r))?;
-        parse_duration(&self.dispatch.backoff_base)
-            .map_err(|r| invalid("dispatch.backoff_base", r))?;
-        parse_duration(&self.dispatch.backoff_max)
-            .map_err(|r| invalid("dispatch.backoff_max", r))?;
-        parse_duration(&self.api.timeout).map_err(|r| invalid("api.timeout", r))?;
+        if self.server.admin_listen == Some(self.server.listen) {
+            return Err(invalid(
+                "server.admin_listen",
+                "must differ from server.listen",
+            ));
+        }
+        if !self.server.timestamp_tolerance.is_zero()
+            && self.store.retention < self.server.timestamp_tolerance
+        {
+            // A callback replayed after its dedup key is purged must be too old to pass.
+            return Err(invalid(
+                "store.retention",
+                "must be at least server.timestamp_tolerance",
+            ));
+        }
         if self.dispatch.max_attempts == 0 {
             return Err(invalid("dispatch.max_attempts", "must be at least 1"));
         }
         if self.dispatch.concurrency == 0 {
             return Err(invalid("dispatch.concurrency", "must be at least 1"));
         }
+        for (key, d) in [
+            ("dispatch.timeout", self.dispatch.timeout),
+            ("dispatch.lease", self.dispatch.lease),
+            ("dispatch.backoff_base", self.dispatch.backoff_base),
+            ("api.timeout", self.api.timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be more than 0"));
+            }
+        }
+        if self.dispatch.lease < Duration::from_secs(3) {
+            return Err(invalid("dispatch.lease", "must be at least 3s"));
+        }
         match self.store.backend {
-            Backend::Sqlite if self.store.path.trim().is_empty() => {
+            Backend::Sqlite if self.store.path.as_os_str().is_empty() => {
                 return Err(invalid("store.path", "is empty"));
             }
-            Backend::Redis if self.store.url.is_none() => {
-                return Err(invalid("store.url", "is required when backend = \"redis\""));
+            Backend::Postgres => {
+                let url = self.store.url.as_ref().map(Secret::expose).unwrap_or("");
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(invalid(
+                        "store.url",
+                        "is required when backend = \"postgres\": postgres://user@host/db",
+                    ));
+                }
+                if self.store.pool_size == 0 {
+                    return Err(invalid("store.pool_size", "must be at least 1"));
+                }
             }
             _ => {}
         }
@@ -468,7 +494,9 @@ impl Config {
         if !app.path.starts_with('/') || app.path.contains(['?', '#', ' ']) {
             return Err(invalid(key("path"), "must be a URL path starting with /"));
         }
-        if ["/healthz", "/metrics"].contains(&app.path.as_str()) {
+        if self.server.admin_listen.is_none()
+            && ["/healthz", "/metrics"].contains(&app.path.as_str())
+        {
             return Err(invalid(key("path"), "is reserved"));
         }
         if self.apps[..i].iter().any(|a| a.path == app.path) {
@@ -487,97 +515,84 @@ impl Config {
         }
         app.msg_crypt()
             .map_err(|e| invalid(key("encoding_aes_key"), e.to_string()))?;
-        let needs_secret = app.welcome.is_some() || app.tag_by_state.is_some();
-        if needs_secret && app.secret.as_ref().is_none_or(|s| s.expose().is_empty()) {
-            return Err(invalid(
-                key("secret"),
-                "is required by the welcome and tag_by_state plug-ins",
-            ));
-        }
-        if let Some(welcome) = &app.welcome {
-            let messages = std::iter::once((
-                "welcome".to_owned(),
-                welcome.text.as_ref(),
-                &welcome.attachments,
-            ))
-            .chain(welcome.states.iter().map(|(state, m)| {
-                (
-                    format!("welcome.states.{state}"),
-                    m.text.as_ref(),
-                    &m.attachments,
-                )
-            }));
-            for (name, text, attachments) in messages {
-                if text.is_some_and(|t| t.len() > 4000) {
-                    return Err(invalid(
-                        key(&format!("{name}.text")),
-                        "is longer than 4000 bytes",
-                    ));
-                }
-                if attachments.len() > 9 {
-                    return Err(invalid(
-                        key(&format!("{name}.attachments")),
-                        "has more than 9 items",
-                    ));
-                }
-            }
-        }
-        if let Err(reason) = crate::plugins::for_app(app) {
-            return Err(invalid(key("welcome"), reason));
-        }
-        for (j, forward) in app.forward.iter().enumerate() {
-            if !(forward.url.starts_with("http://") || forward.url.starts_with("https://")) {
-                return Err(invalid(
-                    key(&format!("forward[{j}].url")),
-                    "must start with http:// or https://",
-                ));
-            }
-        }
         Ok(())
-    }
-
-    /// `server.shutdown_timeout`, parsed.
-    pub fn shutdown_timeout(&self) -> Duration {
-        parse_duration(&self.server.shutdown_timeout).unwrap_or(Duration::from_secs(10))
-    }
-
-    /// `store.retention`, parsed.
-    pub fn retention(&self) -> Duration {
-        parse_duration(&self.store.retention).unwrap_or(Duration::from_secs(7 * 86400))
-    }
-
-    /// `api.timeout`, parsed.
-    pub fn api_timeout(&self) -> Duration {
-        parse_duration(&self.api.timeout).unwrap_or(Duration::from_secs(10))
     }
 }
 
-/// Parse `250ms`, `10s`, `5m`, `1h`, `7d`.
+/// Deserialize `T` from a TOML value, naming the key at fault (`store.retention: …`).
+///
+/// # Errors
+/// [`ConfigError::Toml`] with the key's path and serde's reason.
+pub fn from_value<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = one_line(&e.into_inner().to_string());
+        ConfigError::Toml(if path == "." || path.is_empty() {
+            reason
+        } else {
+            format!("{path}: {reason}")
+        })
+    })
+}
+
+/// Serde: a duration written `250ms`, `10s`, `5m`, `1h`, `7d` (or `"0"`).
+///
+/// # Errors
+/// A message saying what form is expected.
+pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!("{text:?} is not an address like 0.0.0.0:8080"))
+    })
+}
+
+fn optional_socket_addr<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    socket_addr(d).map(Some)
+}
+
+/// Parse `250ms`, `10s`, `5m`, `1h`, `7d`, or `0`.
 ///
 /// # Errors
 /// A message saying what form is expected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 250ms, 10s, 5m, 1h or 7d"))?;
+    let expected = || format!("{text:?} is not a duration like 250ms, 10s, 5m, 1h or 7d");
+    let n: u64 = number.parse().map_err(|_| expected())?;
     let millis = match unit {
         "ms" => 1,
         "s" => 1000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration like 250ms, 10s, 5m, 1h or 7d"
-            ));
-        }
+        _ => return Err(expected()),
     };
     Ok(Duration::from_millis(n.saturating_mul(millis)))
+}
+
+/// A duration the way the config writes it: `1500ms`, `10s`, `5m`, `2h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0".into(),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
+    }
 }
 
 /// Replace `${VAR}` in every string value, naming the key when a variable is missing.
@@ -675,7 +690,8 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
         assert_eq!(c.apps[0].token.expose(), "QDG6eK");
         assert_eq!(c.server.max_body_bytes, 65536);
         assert_eq!(c.store.backend, Backend::Sqlite);
-        assert_eq!(c.retention(), Duration::from_secs(7 * 86400));
+        assert_eq!(c.store.retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.server.timestamp_tolerance, Duration::from_secs(600));
         assert!(!format!("{c:?}").contains("QDG6eK"));
     }
 
@@ -703,7 +719,29 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
     }
 
     #[test]
+    fn a_bad_duration_names_its_key() {
+        let err = Config::from_toml(&format!("[store]\nretention = \"7 days\"\n{MINIMAL}"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store.retention"), "{err}");
+        assert!(err.contains("7 days"), "{err}");
+    }
+
+    #[test]
+    fn plugin_tables_are_kept_for_their_plugins() {
+        let c = Config::from_toml(
+            &format!("{MINIMAL}[apps.plugins.greeter]\ngreeting = \"hi\"\n"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.apps[0].plugins["greeter"]["greeting"].as_str(), Some("hi"));
+    }
+
+    #[test]
     fn durations() {
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604800)));
         assert!(parse_duration("7 days").is_err());

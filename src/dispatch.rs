@@ -1,608 +1,580 @@
-//! Handlers and the dispatcher that runs them over the inbox.
+//! The engine that runs handlers over the store (architecture §5).
 //!
-//! A [`Handler`] implements only the events it cares about: every method has a default that does
-//! nothing (serenity-style), and [`Handler::handle`] routes an [`Event`] to them. The
-//! [`Dispatcher`] takes events from the inbox and guarantees:
-//! - each handler's success is recorded per event, so a failing handler is retried alone with
-//!   exponential backoff and the others are never re-run;
-//! - a permanent failure, or too many attempts, makes the event a dead letter with the reason;
-//! - events of one customer (`external_user_id`) or chat (`chat_id`) run in arrival order, one at
-//!   a time; others run in parallel, up to `concurrency` at once;
-//! - on start, and every second, unfinished events in the inbox are picked up again (after a
-//!   crash, or after `events retry` from another process).
+//! Each (app, handler) has a **runner**: its own slots (`concurrency`), its own `timeout`, and a
+//! loop that leases runnable deliveries from the store when it has free slots. Work beyond the
+//! slots waits in the store, not in memory, so a slow or failing handler holds up only its own
+//! deliveries — never another handler, never another customer.
+//!
+//! - Intake reserves a slot per handler before the event is stored; the deliveries whose lane was
+//!   free come back leased to this instance and start at once, with the event already parsed.
+//! - A run is one attempt: the handler future under its `timeout`, with panics caught. Its outcome
+//!   is recorded on the delivery: done; retried alone after a backoff; or dead (permanent, or out
+//!   of attempts). A store error while recording is retried until it goes through — the attempt
+//!   happened, and running it again would repeat its effect.
+//! - Leases are renewed while handlers run. A clean stop stops leasing, lets runs finish within
+//!   the grace period, and releases the rest.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use futures::FutureExt;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::event::{
-    AcquisitionEvent, ChatChange, ChatEvent, ContactChange, ContactEvent, Event, TagChange,
-    TagEvent, UnknownEvent,
-};
+use crate::backoff::Backoff;
+use crate::clock::{millis, now_ms};
+use crate::event::Event;
+use crate::handler::{self, Context, Handler, HandlerError};
 use crate::metrics::Metrics;
-use crate::store::{HandlerRun, Inbox, RunState, Status, StoredEvent};
+use crate::store::{Delivery, Inbox, NewDelivery, Outcome, Settled};
 
-/// Why a handler failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum HandlerError {
-    /// Worth retrying later (network, rate limit, a service down).
-    #[error("{0}")]
-    Transient(String),
-    /// Retrying cannot help (expired welcome_code, bad data): the event goes to the dead letters.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-impl HandlerError {
-    /// A transient failure.
-    pub fn transient(message: impl std::fmt::Display) -> Self {
-        HandlerError::Transient(message.to_string())
-    }
-
-    /// A permanent failure.
-    pub fn permanent(message: impl std::fmt::Display) -> Self {
-        HandlerError::Permanent(message.to_string())
-    }
-}
-
-/// What a handler returns.
-pub type HandlerResult = Result<(), HandlerError>;
-
-/// What a handler knows besides the event. Cheap to clone; lives for one attempt.
+/// A handler with the limits it runs under.
 #[derive(Clone)]
-#[non_exhaustive]
-pub struct Context {
-    /// The app the event arrived for.
-    pub app: Arc<str>,
-    /// The event's inbox id.
-    pub event_id: i64,
-    /// This handler's attempt number for this event, from 1.
-    pub attempt: u32,
-    /// When the event was received, Unix milliseconds.
-    pub received_at: i64,
-    /// The app's WeCom API client, when the app has a `secret`.
-    pub api: Option<crate::api::Client>,
-}
-
-impl Context {
-    /// A context for running a handler outside the dispatcher (tests, `replay`).
-    pub fn new(app: &str, event_id: i64, api: Option<crate::api::Client>) -> Self {
-        Context {
-            app: Arc::from(app),
-            event_id,
-            attempt: 1,
-            received_at: crate::store::now_ms(),
-            api,
-        }
-    }
-}
-
-/// A plug-in that acts on events. Implement the methods you need; the rest do nothing.
-///
-/// Handlers run at least once per event; make them idempotent where a repeat would hurt.
-#[async_trait::async_trait]
-pub trait Handler: Send + Sync + 'static {
-    /// A stable name: outcomes are recorded under it, so renaming re-runs unfinished events.
-    fn name(&self) -> &str;
-
-    /// Route an event to the method for its kind. Override to see every event.
-    async fn handle(&self, ctx: &Context, event: &Event) -> HandlerResult {
-        match event {
-            Event::Contact(e) => match e.change {
-                ContactChange::AddExternalContact => self.on_add_external_contact(ctx, e).await,
-                ContactChange::EditExternalContact => self.on_edit_external_contact(ctx, e).await,
-                ContactChange::AddHalfExternalContact => {
-                    self.on_add_half_external_contact(ctx, e).await
-                }
-                ContactChange::DelExternalContact => self.on_del_external_contact(ctx, e).await,
-                ContactChange::DelFollowUser => self.on_del_follow_user(ctx, e).await,
-                ContactChange::TransferFail => self.on_transfer_fail(ctx, e).await,
-                ContactChange::MsgAuditApproved => self.on_msg_audit_approved(ctx, e).await,
-            },
-            Event::Chat(e) => match e.change {
-                ChatChange::Create => self.on_chat_create(ctx, e).await,
-                ChatChange::Update => self.on_chat_update(ctx, e).await,
-                ChatChange::Dismiss => self.on_chat_dismiss(ctx, e).await,
-            },
-            Event::Tag(e) => match e.change {
-                TagChange::Create => self.on_tag_create(ctx, e).await,
-                TagChange::Update => self.on_tag_update(ctx, e).await,
-                TagChange::Delete => self.on_tag_delete(ctx, e).await,
-                TagChange::Shuffle => self.on_tag_shuffle(ctx, e).await,
-            },
-            Event::Acquisition(e) => self.on_customer_acquisition(ctx, e).await,
-            Event::Unknown(e) => self.on_unknown(ctx, e).await,
-        }
-    }
-
-    /// `change_external_contact/add_external_contact`: a member added a customer.
-    async fn on_add_external_contact(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/edit_external_contact`.
-    async fn on_edit_external_contact(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/add_half_external_contact`.
-    async fn on_add_half_external_contact(
-        &self,
-        _ctx: &Context,
-        _e: &ContactEvent,
-    ) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/del_external_contact`.
-    async fn on_del_external_contact(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/del_follow_user`.
-    async fn on_del_follow_user(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/transfer_fail`.
-    async fn on_transfer_fail(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_contact/msg_audit_approved`.
-    async fn on_msg_audit_approved(&self, _ctx: &Context, _e: &ContactEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_chat/create`.
-    async fn on_chat_create(&self, _ctx: &Context, _e: &ChatEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_chat/update`.
-    async fn on_chat_update(&self, _ctx: &Context, _e: &ChatEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_chat/dismiss`.
-    async fn on_chat_dismiss(&self, _ctx: &Context, _e: &ChatEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_tag/create`.
-    async fn on_tag_create(&self, _ctx: &Context, _e: &TagEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_tag/update`.
-    async fn on_tag_update(&self, _ctx: &Context, _e: &TagEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_tag/delete`.
-    async fn on_tag_delete(&self, _ctx: &Context, _e: &TagEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `change_external_tag/shuffle`.
-    async fn on_tag_shuffle(&self, _ctx: &Context, _e: &TagEvent) -> HandlerResult {
-        Ok(())
-    }
-    /// `customer_acquisition/*`.
-    async fn on_customer_acquisition(
-        &self,
-        _ctx: &Context,
-        _e: &AcquisitionEvent,
-    ) -> HandlerResult {
-        Ok(())
-    }
-    /// Any kind this version has no type for.
-    async fn on_unknown(&self, _ctx: &Context, _e: &UnknownEvent) -> HandlerResult {
-        Ok(())
-    }
+pub struct HandlerSpec {
+    /// The handler.
+    pub handler: Arc<dyn Handler>,
+    /// Deliveries of this handler running at once.
+    pub concurrency: usize,
+    /// How long one attempt may take; longer is a transient failure.
+    pub timeout: Duration,
 }
 
 /// The handlers of one app, and the API client they act through.
 #[derive(Clone, Default)]
 pub struct AppHandlers {
-    /// Handlers in registration order.
-    pub handlers: Vec<Arc<dyn Handler>>,
+    /// Handlers in order.
+    pub handlers: Vec<HandlerSpec>,
     /// The app's API client, when it has a secret.
     pub api: Option<crate::api::Client>,
 }
 
-/// Retry policy for failed handlers.
+/// How deliveries are retried and leased.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Attempts before a dead letter.
+pub struct DispatchSettings {
+    /// Attempts per delivery before it is dead.
     pub max_attempts: u32,
-    /// First delay; doubles each attempt.
-    pub base: Duration,
-    /// Longest delay.
-    pub max: Duration,
+    /// Delay between attempts of a failing delivery.
+    pub backoff: Backoff,
+    /// How long a lease holds without renewal (another instance takes the work over after).
+    pub lease: Duration,
+    /// How often each runner looks at the store when nothing woke it.
+    pub poll: Duration,
 }
 
-impl RetryPolicy {
-    /// The delay before attempt `attempt + 1`, with ±20% jitter.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(20)));
-        let capped = exp.min(self.max);
-        let jitter = 0.8 + rand::random::<f64>() * 0.4;
-        capped.mul_f64(jitter)
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            max_attempts: 8,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+        }
     }
 }
 
-/// Everything a dispatcher needs.
-pub struct DispatcherConfig {
-    /// Handlers per app name.
-    pub apps: HashMap<String, AppHandlers>,
-    /// Retry policy.
-    pub retry: RetryPolicy,
-    /// Events handled at once.
-    pub concurrency: usize,
-    /// How often the inbox is swept for unfinished events not yet picked up.
-    pub sweep_every: Duration,
+/// One (app, handler): its slots, its limits and the signal that wakes its loop.
+struct Runner {
+    app: Arc<str>,
+    name: Arc<str>,
+    handler: Arc<dyn Handler>,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+    api: Option<crate::api::Client>,
+    /// Raised when the store may hold runnable work of this runner.
+    wake: Notify,
+    /// Set when work was left in the store for want of a slot: a finishing run wakes the loop.
+    backlog: AtomicBool,
 }
 
-struct Shared {
+struct Inner {
     inbox: Arc<dyn Inbox>,
-    apps: HashMap<String, AppHandlers>,
-    retry: RetryPolicy,
-    permits: Arc<Semaphore>,
+    apps: HashMap<Arc<str>, Vec<Arc<Runner>>>,
+    settings: DispatchSettings,
     metrics: Metrics,
-    /// Events queued behind the one running for their order key.
-    lanes: Mutex<HashMap<String, VecDeque<Job>>>,
-    /// Events owned by this dispatcher (queued or running), so sweeps do not take them twice.
-    owned: Mutex<HashSet<i64>>,
-    stop: watch::Receiver<bool>,
+    /// Stops leasing and intake reservations.
+    stop: CancellationToken,
+    /// Stops lease renewal (after the running deliveries had their grace period).
+    stop_renewing: CancellationToken,
+    tasks: TaskTracker,
+    /// Deliveries running here (their leases are renewed; released at a forced stop).
+    running: Mutex<HashSet<i64>>,
 }
 
-/// One event to run; `fresh` when it was just appended (so it has no handler records yet),
-/// with its parsed form when the server already has it.
-struct Job {
-    event: StoredEvent,
-    fresh: bool,
-    parsed: Option<Event>,
-}
-
-/// Runs handlers over the inbox. Cheap to clone.
+/// Runs handlers over the store. Cheap to clone.
 #[derive(Clone)]
 pub struct Dispatcher {
-    shared: Arc<Shared>,
-    stop_tx: Arc<watch::Sender<bool>>,
-    tasks: tokio_util_tracker::Tracker,
+    inner: Arc<Inner>,
+}
+
+/// Slots reserved for one event's deliveries before it is stored.
+pub struct Reservation {
+    runners: Vec<(Arc<Runner>, Option<OwnedSemaphorePermit>)>,
+}
+
+impl Reservation {
+    /// The deliveries to store with the event.
+    pub fn deliveries(&self) -> Vec<NewDelivery> {
+        self.runners
+            .iter()
+            .map(|(runner, slot)| NewDelivery {
+                handler: runner.name.clone(),
+                lease: slot.is_some(),
+            })
+            .collect()
+    }
+
+    /// Whether the event gets no delivery at all.
+    pub fn is_empty(&self) -> bool {
+        self.runners.is_empty()
+    }
 }
 
 impl Dispatcher {
-    /// Start a dispatcher over `inbox`; it immediately picks up unfinished events. Handlers run
-    /// on the Tokio runtime this is called from.
-    pub fn start(inbox: Arc<dyn Inbox>, config: DispatcherConfig, metrics: Metrics) -> Self {
-        let (stop_tx, stop) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            inbox,
-            apps: config.apps,
-            retry: config.retry,
-            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
-            metrics,
-            lanes: Mutex::new(HashMap::new()),
-            owned: Mutex::new(HashSet::new()),
-            stop,
-        });
-        let dispatcher = Dispatcher {
-            shared,
-            stop_tx: Arc::new(stop_tx),
-            tasks: tokio_util_tracker::Tracker::new(tokio::runtime::Handle::current()),
-        };
-        let sweeper = dispatcher.clone();
-        let every = config.sweep_every;
-        dispatcher
-            .tasks
-            .spawn(async move { sweeper.sweep_loop(every).await });
-        dispatcher
-    }
-
-    /// Hand a freshly appended event to the dispatcher (the server calls this after the commit).
-    pub fn submit(&self, event: StoredEvent, parsed: Event) {
-        self.take(Job {
-            event,
-            fresh: true,
-            parsed: Some(parsed),
-        });
-    }
-
-    /// Whether `app` has any handler (events of apps without one are stored as done).
-    pub fn has_handlers(&self, app: &str) -> bool {
-        self.shared
-            .apps
-            .get(app)
-            .is_some_and(|a| !a.handlers.is_empty())
-    }
-
-    fn take(&self, job: Job) {
-        if self.own(job.event.id) {
-            self.enqueue(job);
+    /// Start runners for every (app, handler) on the current Tokio runtime. Takes back the
+    /// leases an earlier run of this store left (where the backend knows they are orphans) and
+    /// logs the unfinished deliveries of handlers that are no longer configured.
+    pub async fn start(
+        inbox: Arc<dyn Inbox>,
+        apps: HashMap<String, AppHandlers>,
+        settings: DispatchSettings,
+        metrics: Metrics,
+    ) -> Self {
+        match inbox.recover().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "took back the leases of an earlier run"),
+            Err(e) => tracing::warn!(error = %e, "cannot take back earlier leases"),
         }
-    }
-
-    fn own(&self, id: i64) -> bool {
-        match self.shared.owned.lock() {
-            Ok(mut owned) => owned.insert(id),
-            Err(_) => false,
+        let dispatcher = Self::build(inbox, apps, settings, metrics);
+        dispatcher.report_orphans().await;
+        for runner in dispatcher.inner.apps.values().flatten() {
+            let (this, runner) = (dispatcher.clone(), runner.clone());
+            dispatcher
+                .inner
+                .tasks
+                .spawn(async move { this.poll_loop(runner).await });
         }
-    }
-
-    fn enqueue(&self, job: Job) {
-        if let Some(key) = job.event.order_key.clone() {
-            let Ok(mut lanes) = self.shared.lanes.lock() else {
-                return;
-            };
-            if let Some(queue) = lanes.get_mut(&key) {
-                // Another event of this customer or chat is running: wait behind it.
-                queue.push_back(job);
-                return;
-            }
-            lanes.insert(key, VecDeque::new());
-        }
-        let this = self.clone();
-        self.tasks.spawn(async move { this.run_lane(job).await });
-    }
-
-    /// Run `job`, then whatever queued behind it in its lane.
-    async fn run_lane(&self, first: Job) {
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            let key = job.event.order_key.clone();
-            let id = job.event.id;
-            let stopped = self.process(job).await;
-            if let Ok(mut owned) = self.shared.owned.lock() {
-                owned.remove(&id);
-            }
-            let Some(key) = key else { break };
-            let Ok(mut lanes) = self.shared.lanes.lock() else {
-                break;
-            };
-            if stopped {
-                // Leave queued events in the inbox for the next start.
-                if let (Some(queue), Ok(mut owned)) = (lanes.remove(&key), self.shared.owned.lock())
-                {
-                    for queued in queue {
-                        owned.remove(&queued.event.id);
+        let this = dispatcher.clone();
+        tokio::spawn(async move { this.renew_loop().await });
+        if let Some(signal) = dispatcher.inner.inbox.work_signal() {
+            let this = dispatcher.clone();
+            dispatcher.inner.tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = signal.notified() => this.wake_all(),
+                        _ = this.inner.stop.cancelled() => return,
                     }
                 }
-                break;
-            }
-            match lanes.get_mut(&key).and_then(VecDeque::pop_front) {
-                Some(e) => next = Some(e),
-                None => {
-                    lanes.remove(&key);
-                }
-            }
+            });
         }
+        dispatcher
     }
 
-    /// Run every unfinished handler of one event until it is done, dead, or shutdown starts.
-    /// Returns true when it stopped because of shutdown.
-    async fn process(&self, job: Job) -> bool {
-        let Job {
-            event: stored,
-            fresh,
-            parsed,
-        } = job;
-        let shared = &self.shared;
-        let mut stop = shared.stop.clone();
-        let app = shared.apps.get(&stored.app).cloned().unwrap_or_default();
-        let parsed = match parsed {
-            Some(event) => Ok(event),
-            None => Event::parse(&stored.plaintext),
-        };
-        let event = match parsed {
-            Ok(e) => e,
-            Err(e) => {
-                let _ = shared.inbox.finish(stored.id, Status::Failed).await;
-                tracing::error!(event_id = stored.id, error = %e, "stored plaintext does not parse");
-                return false;
-            }
-        };
-        let previous = if fresh {
-            Vec::new()
-        } else {
-            shared.inbox.runs(stored.id).await.unwrap_or_default()
-        };
-        let mut todo: Vec<(Arc<dyn Handler>, u32)> = app
-            .handlers
-            .iter()
-            .filter_map(|h| {
-                let run = previous.iter().find(|r| r.handler == h.name());
-                match run {
-                    Some(r) if r.state != RunState::Retry => None,
-                    Some(r) => Some((h.clone(), r.attempts)),
-                    None => Some((h.clone(), 0)),
-                }
+    /// A dispatcher that runs nothing here: intake through it stores deliveries unleased, for
+    /// a running `serve` to take (`replay --store`).
+    pub fn idle(inbox: Arc<dyn Inbox>, apps: HashMap<String, AppHandlers>) -> Self {
+        let dispatcher = Self::build(inbox, apps, DispatchSettings::default(), Metrics::new());
+        dispatcher.inner.stop.cancel();
+        dispatcher
+    }
+
+    fn build(
+        inbox: Arc<dyn Inbox>,
+        apps: HashMap<String, AppHandlers>,
+        settings: DispatchSettings,
+        metrics: Metrics,
+    ) -> Self {
+        let runners: HashMap<Arc<str>, Vec<Arc<Runner>>> = apps
+            .into_iter()
+            .map(|(app, handlers)| {
+                let app: Arc<str> = Arc::from(app);
+                let runners = handlers
+                    .handlers
+                    .into_iter()
+                    .map(|spec| {
+                        Arc::new(Runner {
+                            app: app.clone(),
+                            name: Arc::from(spec.handler.name()),
+                            handler: spec.handler,
+                            slots: Arc::new(Semaphore::new(spec.concurrency.max(1))),
+                            timeout: spec.timeout,
+                            api: handlers.api.clone(),
+                            wake: Notify::new(),
+                            backlog: AtomicBool::new(false),
+                        })
+                    })
+                    .collect();
+                (app, runners)
             })
             .collect();
-        let mut dead = previous.iter().any(|r| r.state == RunState::Dead);
-        let app_name: Arc<str> = Arc::from(stored.app.as_str());
-        loop {
-            if *stop.borrow() {
-                return true;
-            }
-            let Ok(permit) = shared.permits.clone().acquire_owned().await else {
-                return true;
-            };
-            let mut retry = Vec::new();
-            let mut next_delay = Duration::MAX;
-            let round = todo.len();
-            let mut settled = false;
-            for (index, (handler, attempts)) in todo.into_iter().enumerate() {
-                let attempt = attempts + 1;
-                let ctx = Context {
-                    app: app_name.clone(),
-                    event_id: stored.id,
-                    attempt,
-                    received_at: stored.received_at,
-                    api: app.api.clone(),
-                };
-                let outcome = handler.handle(&ctx, &event).await;
-                let (state, error) = match &outcome {
-                    Ok(()) => (RunState::Done, None),
-                    Err(HandlerError::Permanent(m)) => (RunState::Dead, Some(m.clone())),
-                    Err(HandlerError::Transient(m)) if attempt >= shared.retry.max_attempts => (
-                        RunState::Dead,
-                        Some(format!("{m} (gave up after {attempt} attempts)")),
-                    ),
-                    Err(HandlerError::Transient(m)) => (RunState::Retry, Some(m.clone())),
-                };
-                shared
-                    .metrics
-                    .handler_outcome(&stored.app, handler.name(), state.as_str());
-                match state {
-                    RunState::Done => {
-                        tracing::debug!(
-                            event_id = stored.id,
-                            handler = handler.name(),
-                            attempt,
-                            "handled"
-                        )
-                    }
-                    _ => tracing::warn!(
-                        event_id = stored.id,
-                        handler = handler.name(),
-                        attempt,
-                        state = state.as_str(),
-                        error = error.as_deref().unwrap_or_default(),
-                        "handler failed"
-                    ),
-                }
-                let run = HandlerRun {
-                    handler: handler.name().to_owned(),
-                    state,
-                    attempts: attempt,
-                    last_error: error,
-                };
-                match state {
-                    RunState::Retry => {
-                        next_delay = next_delay.min(shared.retry.delay(attempt));
-                        retry.push((handler, attempt));
-                    }
-                    RunState::Dead => dead = true,
-                    RunState::Done => {}
-                }
-                // The round's last outcome is stored together with the event's final status.
-                let last = index + 1 == round;
-                let status = (last && retry.is_empty()).then_some(if dead {
-                    Status::Failed
-                } else {
-                    Status::Done
-                });
-                settled |= status.is_some();
-                if let Err(e) = shared.inbox.settle(stored.id, run, status).await {
-                    tracing::error!(event_id = stored.id, error = %e, "cannot record handler outcome");
-                }
-            }
-            drop(permit);
-            if retry.is_empty() {
-                if !settled {
-                    let status = if dead { Status::Failed } else { Status::Done };
-                    if let Err(e) = shared.inbox.finish(stored.id, status).await {
-                        tracing::error!(event_id = stored.id, error = %e, "cannot finish event");
-                    }
-                }
-                if dead {
-                    tracing::warn!(event_id = stored.id, kind = %stored.kind, "event is a dead letter");
-                }
-                return false;
-            }
-            todo = retry;
-            tokio::select! {
-                _ = tokio::time::sleep(next_delay) => {}
-                _ = stop.changed() => return true,
+        Dispatcher {
+            inner: Arc::new(Inner {
+                inbox,
+                apps: runners,
+                settings,
+                metrics,
+                stop: CancellationToken::new(),
+                stop_renewing: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                running: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Log the unfinished deliveries of apps and handlers the config no longer has: they stay
+    /// in the store, pending, until the handler is configured again or they are purged.
+    async fn report_orphans(&self) {
+        let Ok(stats) = self.inner.inbox.stats(now_ms()).await else {
+            return;
+        };
+        for gauges in stats.handlers {
+            let known = self
+                .inner
+                .apps
+                .get(gauges.app.as_str())
+                .is_some_and(|runners| runners.iter().any(|r| *r.name == *gauges.handler));
+            if !known && gauges.pending > 0 {
+                tracing::warn!(
+                    app = %gauges.app,
+                    handler = %gauges.handler,
+                    pending = gauges.pending,
+                    "deliveries of a handler that is not configured stay pending"
+                );
             }
         }
     }
 
-    async fn sweep_loop(&self, every: Duration) {
-        let mut stop = self.shared.stop.clone();
+    /// Reserve a slot for each handler of `app` that wants `event`.
+    pub fn reserve(&self, app: &str, event: &Event) -> Reservation {
+        let stopping = self.inner.stop.is_cancelled();
+        let runners = self
+            .inner
+            .apps
+            .get(app)
+            .map(|runners| {
+                runners
+                    .iter()
+                    .filter(|r| r.handler.wants(event))
+                    .map(|r| {
+                        let slot = if stopping {
+                            None
+                        } else {
+                            r.slots.clone().try_acquire_owned().ok()
+                        };
+                        (r.clone(), slot)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Reservation { runners }
+    }
+
+    /// Start the deliveries stored with an event: `leased` run now with their reserved slots;
+    /// a runner whose delivery waits in the store for want of a slot is told there is backlog.
+    pub fn start_leased(&self, reservation: Reservation, leased: Vec<Delivery>, event: Event) {
+        let event = Arc::new(event);
+        for (runner, slot) in reservation.runners {
+            let delivery = leased.iter().find(|d| *d.handler == *runner.name);
+            match (delivery, slot) {
+                (Some(delivery), Some(slot)) => {
+                    self.spawn_run(runner, delivery.clone(), Ok(event.clone()), slot)
+                }
+                (None, None) => {
+                    runner.backlog.store(true, Ordering::Release);
+                }
+                // Reserved but the lane was busy: the delivery waits behind its lane's head,
+                // whose end wakes the loop.
+                _ => {}
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        for runner in self.inner.apps.values().flatten() {
+            runner.wake.notify_one();
+        }
+    }
+
+    fn spawn_run(
+        &self,
+        runner: Arc<Runner>,
+        delivery: Delivery,
+        event: Result<Arc<Event>, String>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(delivery.id);
+        }
+        let this = self.clone();
+        self.inner.tasks.spawn(async move {
+            this.run(runner, delivery, event).await;
+            drop(slot);
+        });
+    }
+
+    /// One runner's loop: lease what its free slots can take, then wait to be woken, for the
+    /// next delivery to come due, or for the poll interval.
+    async fn poll_loop(&self, runner: Arc<Runner>) {
+        let inner = &self.inner;
+        let mut failures = 0u32;
         loop {
-            match self.shared.inbox.pending(1000).await {
-                Ok(events) => {
-                    for event in events {
-                        self.take(Job {
-                            event,
-                            fresh: false,
-                            parsed: None,
-                        });
+            if inner.stop.is_cancelled() {
+                return;
+            }
+            let free = runner.slots.available_permits();
+            if free == 0 {
+                runner.backlog.store(true, Ordering::Release);
+                tokio::select! {
+                    _ = runner.wake.notified() => continue,
+                    _ = inner.stop.cancelled() => return,
+                }
+            }
+            let now = now_ms();
+            let until = now + millis(inner.settings.lease);
+            let batch = match inner
+                .inbox
+                .lease(&runner.app, &runner.name, free, now, until)
+                .await
+            {
+                Ok(batch) => {
+                    if failures > 0 {
+                        tracing::info!(app = %runner.app, handler = %runner.name, "store answers again");
+                    }
+                    failures = 0;
+                    batch
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures % 10 == 0 {
+                        tracing::warn!(app = %runner.app, handler = %runner.name, error = %e, failures, "cannot lease deliveries");
+                    }
+                    let delay = inner.settings.backoff.delay(failures).min(Duration::from_secs(5));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = inner.stop.cancelled() => return,
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot sweep the inbox"),
+            };
+            let full = batch.deliveries.len() >= free;
+            let mut unrun = Vec::new();
+            for leased in batch.deliveries {
+                match runner.slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let event = Event::parse(&leased.plaintext)
+                            .map(Arc::new)
+                            .map_err(|e| format!("the stored event does not parse: {e}"));
+                        self.spawn_run(runner.clone(), leased.delivery, event, slot);
+                    }
+                    // Intake took the slot in the meantime.
+                    Err(_) => unrun.push(leased.delivery.id),
+                }
             }
+            if !unrun.is_empty() {
+                runner.backlog.store(true, Ordering::Release);
+                if let Err(e) = inner.inbox.release(unrun).await {
+                    tracing::warn!(error = %e, "cannot release leases");
+                }
+            }
+            if full {
+                continue;
+            }
+            let wait = batch
+                .next_due
+                .map(|due| Duration::from_millis(due.saturating_sub(now).max(0) as u64))
+                .unwrap_or(inner.settings.poll)
+                .min(inner.settings.poll);
+            tokio::select! {
+                _ = runner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = inner.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// One attempt of one delivery, and its outcome recorded.
+    async fn run(&self, runner: Arc<Runner>, delivery: Delivery, event: Result<Arc<Event>, String>) {
+        let inner = &self.inner;
+        let attempt = delivery.attempts + 1;
+        let result = match event {
+            Ok(event) => {
+                let ctx = Context {
+                    app: runner.app.clone(),
+                    event_id: delivery.event_id,
+                    attempt,
+                    received_at: delivery.received_at,
+                    api: runner.api.clone(),
+                };
+                attempt_once(&runner, &ctx, &event).await
+            }
+            Err(reason) => Err(HandlerError::permanent(reason)),
+        };
+        let outcome = match result {
+            Ok(()) => Outcome::Done,
+            Err(HandlerError::Permanent(error)) => Outcome::Dead { error },
+            Err(HandlerError::Transient(error)) if attempt >= inner.settings.max_attempts => {
+                Outcome::Dead {
+                    error: format!("{error} (gave up after {attempt} attempts)"),
+                }
+            }
+            Err(HandlerError::Transient(error)) => Outcome::Retry {
+                at: now_ms() + millis(inner.settings.backoff.delay(attempt)),
+                error,
+            },
+        };
+        let label = match &outcome {
+            Outcome::Done => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Dead { .. } => "dead",
+        };
+        inner.metrics.handler_outcome(&runner.app, &runner.name, label);
+        match &outcome {
+            Outcome::Done => tracing::debug!(
+                app = %runner.app, handler = %runner.name, event_id = delivery.event_id, attempt,
+                "handled"
+            ),
+            Outcome::Retry { error, .. } | Outcome::Dead { error } => tracing::warn!(
+                app = %runner.app, handler = %runner.name, event_id = delivery.event_id, attempt,
+                outcome = label, error = %crate::log::Escaped(error), "handler failed"
+            ),
+        }
+        let retry = matches!(outcome, Outcome::Retry { .. });
+        let settled = self.settle(&runner, &delivery, attempt, outcome).await;
+        if let Ok(mut running) = inner.running.lock() {
+            running.remove(&delivery.id);
+        }
+        let lane_has_more = settled.is_some_and(|s| s.lane_has_more);
+        if lane_has_more || retry || runner.backlog.swap(false, Ordering::AcqRel) {
+            runner.wake.notify_one();
+        }
+    }
+
+    /// Record an attempt's outcome, retrying store errors with backoff until it goes through
+    /// (or the process stops: then the delivery runs again after its lease expires).
+    async fn settle(
+        &self,
+        runner: &Runner,
+        delivery: &Delivery,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> Option<Settled> {
+        let mut failures = 0u32;
+        loop {
+            match self
+                .inner
+                .inbox
+                .settle(delivery.id, attempt, outcome.clone())
+                .await
+            {
+                Ok(settled) => {
+                    if !settled.recorded {
+                        tracing::warn!(
+                            app = %runner.app, handler = %runner.name, event_id = delivery.event_id,
+                            "lease lost while the handler ran; another instance's outcome counts"
+                        );
+                    }
+                    return Some(settled);
+                }
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 || failures % 10 == 0 {
+                        tracing::error!(
+                            app = %runner.app, handler = %runner.name, event_id = delivery.event_id,
+                            error = %e, failures, "cannot record a handler outcome; retrying"
+                        );
+                    }
+                    let delay = self
+                        .inner
+                        .settings
+                        .backoff
+                        .delay(failures)
+                        .min(Duration::from_secs(5));
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = self.inner.stop_renewing.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renew the leases of running deliveries every third of the lease time.
+    async fn renew_loop(&self) {
+        let inner = &self.inner;
+        let every = inner.settings.lease / 3;
+        loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
+                _ = inner.stop_renewing.cancelled() => return,
+            }
+            let ids: Vec<i64> = match inner.running.lock() {
+                Ok(running) => running.iter().copied().collect(),
+                Err(_) => continue,
+            };
+            if ids.is_empty() {
+                continue;
+            }
+            let until = now_ms() + millis(inner.settings.lease);
+            if let Err(e) = inner.inbox.renew(ids, until).await {
+                tracing::warn!(error = %e, "cannot renew leases");
             }
         }
     }
 
-    /// Stop taking events, let running handlers finish within `grace`, and leave the rest in
-    /// the inbox. Returns whether everything stopped within the grace period.
+    /// Stop leasing, let running deliveries finish within `grace`, then release the leases of
+    /// those still running so that the next start (or another instance) takes them at once.
+    /// Returns whether everything finished within the grace period.
     pub async fn shutdown(&self, grace: Duration) -> bool {
-        let _ = self.stop_tx.send(true);
-        self.tasks.wait(grace).await
+        let inner = &self.inner;
+        inner.stop.cancel();
+        inner.tasks.close();
+        let finished = tokio::time::timeout(grace, inner.tasks.wait())
+            .await
+            .is_ok();
+        inner.stop_renewing.cancel();
+        if !finished {
+            let ids: Vec<i64> = match inner.running.lock() {
+                Ok(running) => running.iter().copied().collect(),
+                Err(_) => Vec::new(),
+            };
+            if !ids.is_empty() {
+                tracing::warn!(
+                    deliveries = ids.len(),
+                    "handlers still running at shutdown; their deliveries are released"
+                );
+                if let Err(e) = inner.inbox.release(ids).await {
+                    tracing::warn!(error = %e, "cannot release leases; they expire by themselves");
+                }
+            }
+        }
+        finished
     }
 }
 
-/// A tiny task tracker: spawn tasks and wait (bounded) for all of them to finish.
-mod tokio_util_tracker {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    use tokio::sync::Notify;
-
-    #[derive(Clone)]
-    pub(super) struct Tracker {
-        inner: Arc<Inner>,
-        runtime: tokio::runtime::Handle,
+/// Run the handler once under its timeout, turning a panic into a transient failure.
+async fn attempt_once(runner: &Runner, ctx: &Context, event: &Event) -> Result<(), HandlerError> {
+    let future = AssertUnwindSafe(handler::route(&*runner.handler, ctx, event)).catch_unwind();
+    match tokio::time::timeout(runner.timeout, future).await {
+        Err(_) => Err(HandlerError::transient(format!(
+            "timed out after {}",
+            crate::config::format_duration(runner.timeout)
+        ))),
+        Ok(Err(panic)) => Err(HandlerError::transient(format!(
+            "panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+        Ok(Ok(result)) => result,
     }
+}
 
-    #[derive(Default)]
-    struct Inner {
-        running: AtomicUsize,
-        idle: Notify,
-    }
-
-    struct Guard(Arc<Inner>);
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.0.idle.notify_waiters();
-            }
-        }
-    }
-
-    impl Tracker {
-        pub(super) fn new(runtime: tokio::runtime::Handle) -> Self {
-            Tracker {
-                inner: Arc::default(),
-                runtime,
-            }
-        }
-
-        pub(super) fn spawn<F>(&self, task: F)
-        where
-            F: std::future::Future<Output = ()> + Send + 'static,
-        {
-            self.inner.running.fetch_add(1, Ordering::AcqRel);
-            let guard = Guard(self.inner.clone());
-            self.runtime.spawn(async move {
-                let _guard = guard;
-                task.await;
-            });
-        }
-
-        pub(super) async fn wait(&self, grace: Duration) -> bool {
-            let deadline = tokio::time::Instant::now() + grace;
-            loop {
-                let idle = self.inner.idle.notified();
-                if self.inner.running.load(Ordering::Acquire) == 0 {
-                    return true;
-                }
-                if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                    return self.inner.running.load(Ordering::Acquire) == 0;
-                }
-            }
-        }
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string panic payload"
     }
 }

@@ -1,60 +1,81 @@
 //! The HTTP side (architecture §3.3): one resource per configured app path answering GET URL
 //! verification and POST callbacks, plus `/healthz` and `/metrics`.
 //!
-//! A POST is verified, decrypted, parsed, appended to the inbox and only then answered 200 —
-//! acknowledging does no network I/O. Refusals are one short line: 400 for malformed input,
-//! 401 for a bad signature or receive id, 413 for a body over `max_body_bytes`, 503 when the
-//! inbox cannot store (WeCom retries). Unknown paths are 404, other methods 405.
+//! A POST goes query → open (envelope, signature, decryption) → parse → [`Intake`] → status:
+//! 200 only once the event and its deliveries are committed, 503 when the store cannot commit
+//! (WeCom retries). Refusals are one short line: 400 for malformed input, 401 for a bad
+//! signature or receive id, 413 for a body over `max_body_bytes`. Unknown paths are 404, other
+//! methods 405. Acknowledging does no network I/O.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::callback::{self, CallbackError, CallbackQuery};
+use crate::clock::now_ms;
 use crate::crypto::MsgCrypt;
-use crate::dispatch::Dispatcher;
 use crate::event::Event;
+use crate::intake::{Accepted, Intake};
+use crate::log::Escaped;
 use crate::metrics::Metrics;
-use crate::store::{Appended, Inbox, NewEvent, Status, StoredEvent, dedup_key, now_ms};
 
 /// One app as the server sees it.
-pub struct AppRoute {
+pub(crate) struct AppRoute {
     /// The app name.
-    pub name: String,
+    pub(crate) name: Arc<str>,
     /// The URL path.
-    pub path: String,
+    pub(crate) path: String,
     /// Its crypto.
-    pub crypt: MsgCrypt,
+    pub(crate) crypt: MsgCrypt,
     /// The body of 200 answers to POSTs.
-    pub reply: String,
+    pub(crate) reply: String,
 }
 
 /// What every request handler shares.
-pub struct ServerState {
-    /// The inbox events are appended to.
-    pub inbox: Arc<dyn Inbox>,
-    /// Where appended events go next.
-    pub dispatcher: Dispatcher,
+pub(crate) struct ServerState {
+    /// Where accepted events go.
+    pub(crate) intake: Intake,
     /// The metrics.
-    pub metrics: Metrics,
-    /// API clients, for their call counts in `/metrics`.
-    pub api_clients: Vec<(String, crate::api::Client)>,
+    pub(crate) metrics: Metrics,
+    /// API clients by app, for their call counts in `/metrics`.
+    pub(crate) api_clients: Vec<(String, crate::api::Client)>,
+    /// The last store check, reused for a second so probes cannot load the store.
+    pub(crate) health: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
-/// Register every route: the apps' paths, `/healthz`, `/metrics`, and the 404 fallback.
-pub fn configure(
-    apps: &[Arc<AppRoute>],
+impl ServerState {
+    /// Whether the store answers, checked at most once a second.
+    async fn store_health(&self) -> Result<(), String> {
+        if let Ok(cached) = self.health.lock()
+            && let Some((at, result)) = &*cached
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return result.clone();
+        }
+        let checked = tokio::time::timeout(Duration::from_secs(2), self.intake.inbox().ping())
+            .await
+            .map_err(|_| "store check timed out".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        self.metrics.set_store_up(checked.is_ok());
+        if let Ok(mut cached) = self.health.lock() {
+            *cached = Some((Instant::now(), checked.clone()));
+        }
+        checked
+    }
+}
+
+/// Register the apps' callback paths and the 404 fallback.
+pub(crate) fn configure_callbacks(
+    apps: Arc<Vec<Arc<AppRoute>>>,
     state: web::Data<ServerState>,
     max_body_bytes: usize,
-) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(state)
-            .app_data(web::PayloadConfig::new(max_body_bytes))
-            .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics));
-        for app in apps {
+        cfg.app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body_bytes));
+        for app in apps.iter() {
             cfg.service(
                 web::resource(app.path.as_str())
                     .app_data(web::Data::from(app.clone()))
@@ -62,12 +83,21 @@ pub fn configure(
                     .route(web::post().to(receive)),
             );
         }
-        cfg.default_service(web::to(|| async {
-            HttpResponse::NotFound()
-                .content_type("text/plain")
-                .body("no such callback path")
-        }));
     }
+}
+
+/// Register `/healthz` and `/metrics`.
+pub(crate) fn configure_admin(state: web::Data<ServerState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(state.clone())
+            .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics));
+    }
+}
+
+/// The answer to a path no app has.
+pub(crate) async fn not_found() -> HttpResponse {
+    refuse(StatusCode::NOT_FOUND, "no such callback path")
 }
 
 fn refuse(status: StatusCode, reason: &str) -> HttpResponse {
@@ -83,7 +113,7 @@ fn refuse_callback(
     error: &CallbackError,
 ) -> HttpResponse {
     state.metrics.callback(&app.name, "-", error.label());
-    tracing::warn!(app = %app.name, method, reason = error.label(), error = %error, "callback refused");
+    tracing::warn!(app = %app.name, method, reason = error.label(), error = %Escaped(&error.to_string()), "callback refused");
     let status = if error.is_authentication() {
         StatusCode::UNAUTHORIZED
     } else {
@@ -112,7 +142,7 @@ async fn verify(
     }
 }
 
-/// POST `{path}?msg_signature&timestamp&nonce`: verify, decrypt, store, then answer 200.
+/// POST `{path}?msg_signature&timestamp&nonce`: open, parse, store, then answer 200.
 async fn receive(
     req: HttpRequest,
     body: web::Bytes,
@@ -135,40 +165,18 @@ async fn receive(
         }
     };
     let kind = event.kind();
-    let order_key = event.order_key();
-    let received_at = now_ms();
-    let finished = !state.dispatcher.has_handlers(&app.name);
-    // The dispatcher needs its own copy only when there is something to dispatch.
-    let for_dispatch = (!finished).then(|| plaintext.clone());
-    let new = NewEvent {
-        app: app.name.clone(),
-        dedup_key: dedup_key(&app.name, &plaintext),
-        kind: kind.clone(),
-        order_key: order_key.clone(),
-        plaintext,
-        received_at,
-        finished,
-    };
-    match state.inbox.append(new).await {
-        Ok(Appended::New(id)) => {
-            state.metrics.callback(&app.name, &kind, "stored");
-            tracing::info!(app = %app.name, event_id = id, kind = %kind, "callback stored");
-            if let Some(plaintext) = for_dispatch {
-                let stored = StoredEvent {
-                    id,
-                    app: app.name.clone(),
-                    kind,
-                    order_key,
-                    plaintext,
-                    received_at,
-                    status: Status::Pending,
-                };
-                state.dispatcher.submit(stored, event);
-            }
+    let outcome = match state.intake.accept(&app.name, plaintext, event).await {
+        Ok(Accepted::Stored(id)) => {
+            tracing::info!(app = %app.name, event_id = id, kind = %Escaped(&kind), "callback stored");
+            "stored"
         }
-        Ok(Appended::Duplicate(id)) => {
-            state.metrics.callback(&app.name, &kind, "duplicate");
-            tracing::info!(app = %app.name, event_id = id, kind = %kind, "duplicate callback acknowledged");
+        Ok(Accepted::Duplicate(id)) => {
+            tracing::info!(app = %app.name, event_id = id, kind = %Escaped(&kind), "duplicate callback acknowledged");
+            "duplicate"
+        }
+        Ok(Accepted::Probe) => {
+            tracing::info!(app = %app.name, "doctor probe acknowledged");
+            "probe"
         }
         Err(e) => {
             state
@@ -177,10 +185,11 @@ async fn receive(
             tracing::error!(app = %app.name, error = %e, "cannot store callback");
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "inbox unavailable, retry later",
+                "store unavailable, retry later",
             );
         }
-    }
+    };
+    state.metrics.callback(&app.name, &kind, outcome);
     state
         .metrics
         .ack_latency(&app.name, started.elapsed().as_secs_f64());
@@ -189,18 +198,26 @@ async fn receive(
         .body(app.reply.clone())
 }
 
-/// GET /healthz: 200 when the inbox answers.
+/// GET /healthz: 200 when the store answers (checked at most once a second).
 async fn healthz(state: web::Data<ServerState>) -> HttpResponse {
-    match state.inbox.depth().await {
-        Ok(_) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    match state.store_health().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }
 
 /// GET /metrics: Prometheus text.
 async fn metrics(state: web::Data<ServerState>) -> HttpResponse {
-    if let Ok(depth) = state.inbox.depth().await {
-        state.metrics.set_deliveries(&[], depth.pending);
+    if state.store_health().await.is_ok()
+        && let Ok(Ok(stats)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            state.intake.inbox().stats(now_ms()),
+        )
+        .await
+    {
+        state
+            .metrics
+            .set_deliveries(&stats.handlers, stats.events_pending);
     }
     for (app, client) in &state.api_clients {
         state.metrics.set_api_calls(app, client.call_counts());

@@ -24,17 +24,21 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 
+use crate::backoff::Backoff;
+use crate::clock::{millis, now_ms};
 use crate::config::{AppConfig, Backend, Config};
-use crate::dispatch::{AppHandlers, Dispatcher, DispatcherConfig, Handler, RetryPolicy};
+use crate::dispatch::{AppHandlers, DispatchSettings, Dispatcher};
+use crate::handler::Handler;
+use crate::intake::Intake;
 use crate::metrics::Metrics;
+use crate::plugins::HandlerLimits;
 use crate::server::{AppRoute, ServerState};
-use crate::store::{Inbox, MemoryInbox, SqliteInbox, now_ms};
+use crate::store::{Inbox, MemoryInbox, SqliteInbox, SqliteOptions};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +47,7 @@ pub enum ServiceError {
     /// The configuration is unusable.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// The inbox could not be opened.
+    /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// An app's API client could not be built.
@@ -54,7 +58,7 @@ pub enum ServiceError {
         /// What went wrong.
         message: String,
     },
-    /// The listener could not be bound.
+    /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
@@ -62,10 +66,15 @@ pub enum ServiceError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A configured feature this build does not have.
-    #[error("{0}")]
-    Unsupported(String),
 }
+
+/// How long a `serve` waits for another process's SQLite write lock before answering 503:
+/// well under WeCom's 5 s, so a backup or a `sqlite3` shell holding the lock costs retries,
+/// never timeouts.
+const SERVE_BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Finished events deleted per purge transaction, so the purge never holds the writer long.
+const PURGE_BATCH: usize = 500;
 
 /// The service, before it starts.
 pub struct Service {
@@ -104,7 +113,7 @@ impl Service {
         self
     }
 
-    /// Use this inbox instead of the configured one (tests).
+    /// Use this store instead of the configured one (tests).
     pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
         self.inbox = Some(inbox);
         self
@@ -119,15 +128,18 @@ impl Service {
     ///
     /// # Errors
     /// When the client cannot be built.
-    pub fn api_client(&self, app: &AppConfig) -> Result<Option<crate::api::Client>, ServiceError> {
-        let Some(secret) = app.secret.as_ref().filter(|s| !s.expose().is_empty()) else {
+    pub fn api_client(
+        config: &Config,
+        app: &AppConfig,
+    ) -> Result<Option<crate::api::Client>, ServiceError> {
+        let Some(secret) = app.api_secret() else {
             return Ok(None);
         };
         crate::api::Client::builder()
             .corp_id(app.corp_id.clone())
             .secret(secret.expose().to_owned())
-            .base_url(self.config.api.base_url.clone())
-            .timeout(self.config.api_timeout())
+            .base_url(config.api.base_url.clone())
+            .timeout(config.api.timeout)
             .build()
             .map(Some)
             .map_err(|e| ServiceError::Api {
@@ -136,63 +148,100 @@ impl Service {
             })
     }
 
-    /// Every app's handlers: built-in plug-ins first, then shared ones, then app-specific ones.
+    /// Every app's handlers with their limits: built-in plug-ins first, then shared ones,
+    /// then app-specific ones.
     ///
     /// # Errors
-    /// When an API client cannot be built.
+    /// A plug-in section that does not parse, or an API client that cannot be built.
     pub fn handlers(&self) -> Result<HashMap<String, AppHandlers>, ServiceError> {
+        let config = &self.config;
         let mut out = HashMap::new();
-        for app in &self.config.apps {
-            let api = self.api_client(app)?;
-            let mut handlers = crate::plugins::for_app(app).map_err(|reason| {
-                crate::config::ConfigError::Invalid {
-                    key: format!("apps.{}.welcome", app.name),
-                    reason,
-                }
-            })?;
-            handlers.extend(self.shared_handlers.iter().cloned());
-            handlers.extend(
+        for (index, app) in config.apps.iter().enumerate() {
+            let api = Self::api_client(config, app)?;
+            let mut handlers =
+                crate::plugins::builtin(app, index, &config.dispatch, config.api.timeout)?;
+            let own = self.shared_handlers.iter().chain(
                 self.app_handlers
                     .iter()
                     .filter(|(name, _)| *name == app.name)
-                    .map(|(_, h)| h.clone()),
+                    .map(|(_, h)| h),
             );
+            for handler in own {
+                let mut table = app.plugins.get(handler.name()).cloned().unwrap_or_default();
+                let key = format!("apps[{index}].plugins.{}", handler.name());
+                let limits =
+                    HandlerLimits::defaults(&config.dispatch).take_from(&mut table, &key)?;
+                handlers.push(limits.spec(handler.clone()));
+            }
+            let mut names = std::collections::HashSet::new();
+            for spec in &handlers {
+                if !names.insert(spec.handler.name().to_owned()) {
+                    return Err(crate::config::ConfigError::Invalid {
+                        key: format!("apps[{index}]"),
+                        reason: format!("two handlers are named {:?}", spec.handler.name()),
+                    }
+                    .into());
+                }
+            }
             out.insert(app.name.clone(), AppHandlers { handlers, api });
         }
         Ok(out)
     }
 
-    /// Open the configured inbox.
+    /// Open the configured store. `serve` owns a SQLite store (one at a time) and waits at most
+    /// a second for another process's write lock; other commands wait up to five.
     ///
     /// # Errors
-    /// When it cannot be opened, or its backend is not in this build.
-    pub fn open_inbox(config: &Config) -> Result<Arc<dyn Inbox>, ServiceError> {
+    /// When it cannot be opened.
+    pub async fn open_store(config: &Config, serve: bool) -> Result<Arc<dyn Inbox>, ServiceError> {
         Ok(match config.store.backend {
-            Backend::Sqlite => Arc::new(SqliteInbox::open_with(
-                Path::new(&config.store.path),
-                config.store.synchronous,
-            )?),
+            Backend::Sqlite => {
+                let options = SqliteOptions {
+                    full_sync: config.store.synchronous == crate::config::Synchronous::Full,
+                    busy_timeout: if serve {
+                        SERVE_BUSY_TIMEOUT
+                    } else {
+                        Duration::from_secs(5)
+                    },
+                    owner: serve,
+                };
+                Arc::new(SqliteInbox::open_with(&config.store.path, &options)?)
+            }
             Backend::Memory => Arc::new(MemoryInbox::new()),
-            Backend::Redis => {
-                return Err(ServiceError::Unsupported(
-                    "store.backend = \"redis\" is not available in this version; use \"sqlite\""
-                        .into(),
-                ));
+            Backend::Postgres => {
+                return Err(crate::store::StoreError(
+                    "store.backend = \"postgres\" is not available in this build yet".into(),
+                )
+                .into());
             }
         })
     }
 
-    /// Bind the listener and start serving. Returns once the server accepts connections.
+    /// The dispatcher's settings from `[dispatch]`.
+    pub fn dispatch_settings(config: &Config) -> DispatchSettings {
+        DispatchSettings {
+            max_attempts: config.dispatch.max_attempts,
+            backoff: Backoff::new(config.dispatch.backoff_base, config.dispatch.backoff_max),
+            lease: config.dispatch.lease,
+            poll: Duration::from_secs(1),
+        }
+    }
+
+    /// Bind the listeners and start serving. Returns once the server accepts connections.
     ///
     /// # Errors
     /// See [`ServiceError`].
     pub async fn start(self) -> Result<Running, ServiceError> {
         let config = &self.config;
+        let apps = self.handlers()?;
         let inbox = match &self.inbox {
             Some(inbox) => inbox.clone(),
-            None => Self::open_inbox(config)?,
+            None => Self::open_store(config, true).await?,
         };
-        let apps = self.handlers()?;
+        for (name, app) in &apps {
+            let names: Vec<&str> = app.handlers.iter().map(|h| h.handler.name()).collect();
+            tracing::info!(app = %name, plugins = %names.join(", "), "handlers");
+        }
         let api_clients: Vec<_> = apps
             .iter()
             .filter_map(|(name, a)| a.api.clone().map(|c| (name.clone(), c)))
@@ -200,26 +249,17 @@ impl Service {
         let metrics = Metrics::new();
         let dispatcher = Dispatcher::start(
             inbox.clone(),
-            DispatcherConfig {
-                apps,
-                retry: RetryPolicy {
-                    max_attempts: config.dispatch.max_attempts,
-                    base: crate::config::parse_duration(&config.dispatch.backoff_base)
-                        .unwrap_or(Duration::from_secs(1)),
-                    max: crate::config::parse_duration(&config.dispatch.backoff_max)
-                        .unwrap_or(Duration::from_secs(300)),
-                },
-                concurrency: config.dispatch.concurrency,
-                sweep_every: Duration::from_secs(1),
-            },
+            apps,
+            Self::dispatch_settings(config),
             metrics.clone(),
-        );
+        )
+        .await;
         let routes = config
             .apps
             .iter()
             .map(|a| {
                 Ok(Arc::new(AppRoute {
-                    name: a.name.clone(),
+                    name: Arc::from(a.name.as_str()),
                     path: a.path.clone(),
                     crypt: a
                         .msg_crypt()
@@ -232,45 +272,49 @@ impl Service {
             })
             .collect::<Result<Vec<_>, ServiceError>>()?;
         let state = web::Data::new(ServerState {
-            inbox: inbox.clone(),
-            dispatcher: dispatcher.clone(),
+            intake: Intake::new(inbox.clone(), dispatcher.clone(), config.dispatch.lease),
             metrics,
             api_clients,
+            health: Mutex::new(None),
         });
-        let addr = config.listen_addr()?;
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServiceError::Bind {
-            addr: addr.to_string(),
-            source,
+        let callbacks = crate::server::configure_callbacks(
+            Arc::new(routes),
+            state.clone(),
+            config.server.max_body_bytes,
+        );
+        let admin = crate::server::configure_admin(state.clone());
+        let admin_here = config.server.admin_listen.is_none();
+        let grace = config.server.shutdown_timeout;
+        let (addr, main) = listen(config, config.server.listen, move || {
+            let app = App::new().configure(callbacks.clone());
+            let app = if admin_here {
+                app.configure(admin.clone())
+            } else {
+                app.configure(|_| {})
+            };
+            app.default_service(web::to(crate::server::not_found))
         })?;
-        let local = listener.local_addr().map_err(|source| ServiceError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let max_body = config.server.max_body_bytes;
-        let grace = config.shutdown_timeout();
-        let mut server = HttpServer::new(move || {
-            App::new().configure(crate::server::configure(&routes, state.clone(), max_body))
-        })
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs().max(1));
-        if config.server.workers > 0 {
-            server = server.workers(config.server.workers);
-        }
-        let server = server
-            .listen(listener)
-            .map_err(|source| ServiceError::Bind {
-                addr: addr.to_string(),
-                source,
-            })?
-            .run();
-        let handle = server.handle();
-        let join = tokio::spawn(server);
-        let purge = tokio::spawn(purge_loop(inbox, config.retention()));
-        tracing::info!(listen = %local, apps = config.apps.len(), "serving");
+        let admin_server = match config.server.admin_listen {
+            Some(admin_addr) => {
+                let admin = crate::server::configure_admin(state.clone());
+                Some(listen(config, admin_addr, move || {
+                    App::new()
+                        .configure(admin.clone())
+                        .default_service(web::to(crate::server::not_found))
+                })?)
+            }
+            None => None,
+        };
+        let purge = tokio::spawn(purge_loop(inbox, config.store.retention));
+        tracing::info!(listen = %addr, admin = ?admin_server.as_ref().map(|(a, _)| *a), apps = config.apps.len(), "serving");
+        let (admin_addr, admin_server) = match admin_server {
+            Some((a, s)) => (Some(a), Some(s)),
+            None => (None, None),
+        };
         Ok(Running {
-            addr: local,
-            handle,
-            join,
+            addr,
+            admin_addr,
+            servers: std::iter::once(main).chain(admin_server).collect(),
             purge,
             dispatcher,
             grace,
@@ -278,14 +322,70 @@ impl Service {
     }
 }
 
-/// Delete finished events (and their dedup keys) older than `retention`, hourly.
+/// A started HTTP server: its handle and its task.
+struct Listener {
+    handle: actix_web::dev::ServerHandle,
+    join: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn listen<F, A>(
+    config: &Config,
+    addr: SocketAddr,
+    factory: F,
+) -> Result<(SocketAddr, Listener), ServiceError>
+where
+    F: Fn() -> App<A> + Send + Clone + 'static,
+    A: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    let bind_error = |source| ServiceError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let mut server = HttpServer::new(factory)
+        .disable_signals()
+        .shutdown_timeout(config.server.shutdown_timeout.as_secs().max(1));
+    if config.server.workers > 0 {
+        server = server.workers(config.server.workers);
+    }
+    let server = server.listen(listener).map_err(bind_error)?.run();
+    let handle = server.handle();
+    Ok((
+        local,
+        Listener {
+            handle,
+            join: tokio::spawn(server),
+        },
+    ))
+}
+
+/// Delete finished events (and their dedup keys) older than `retention`: hourly, in small
+/// batches with pauses between them, so acknowledgements never wait behind a long delete.
+/// Dead letters are never purged here (`events purge --failed` does that by hand).
 async fn purge_loop(inbox: Arc<dyn Inbox>, retention: Duration) {
     loop {
-        let before = now_ms() - retention.as_millis() as i64;
-        match inbox.purge(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "old finished events purged"),
-            Err(e) => tracing::warn!(error = %e, "cannot purge old events"),
+        let before = now_ms() - millis(retention);
+        let mut purged = 0u64;
+        loop {
+            match inbox.purge(before, PURGE_BATCH).await {
+                Ok(0) => break,
+                Ok(n) => purged += n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot purge old events");
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if purged > 0 {
+            tracing::info!(purged, "old finished events purged");
         }
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
@@ -294,30 +394,39 @@ async fn purge_loop(inbox: Arc<dyn Inbox>, retention: Duration) {
 /// A running service.
 pub struct Running {
     addr: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
-    join: tokio::task::JoinHandle<std::io::Result<()>>,
+    admin_addr: Option<SocketAddr>,
+    servers: Vec<Listener>,
     purge: tokio::task::JoinHandle<()>,
     dispatcher: Dispatcher,
     grace: Duration,
 }
 
 impl Running {
-    /// The bound address (useful with port 0).
+    /// The bound callback address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Stop accepting, let running handlers finish within `shutdown_timeout`, and leave the
-    /// rest in the inbox for the next start.
+    /// The bound admin address (`/healthz`, `/metrics`) when `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Stop accepting, let running handlers finish within `shutdown_timeout`, and release the
+    /// deliveries still running so the next start takes them at once.
     pub async fn stop(self) {
         tracing::info!("shutting down");
-        self.handle.stop(true).await;
+        for server in &self.servers {
+            server.handle.stop(true).await;
+        }
         let finished = self.dispatcher.shutdown(self.grace).await;
         if !finished {
-            tracing::warn!("handlers still running at shutdown; their events stay in the inbox");
+            tracing::warn!("handlers still running at shutdown; their deliveries stay pending");
         }
         self.purge.abort();
-        let _ = self.join.await;
+        for server in self.servers {
+            let _ = server.join.await;
+        }
     }
 
     /// Serve until SIGTERM or SIGINT, then [`Running::stop`].

@@ -22,16 +22,15 @@ pub(crate) fn run(
     let method = method.ok_or_else(|| CliError::new("name a method (see api --list)"))?;
     let json = match json {
         Some("-") => {
-            let bytes = super::offline::read_input(None)?;
+            let bytes = super::read_input(None)?;
             String::from_utf8(bytes).map_err(|_| CliError::new("stdin: not utf-8"))?
         }
         Some(text) => text.to_owned(),
         None => "{}".to_owned(),
     };
-    let (config, index) = super::offline::load_app(config, app)?;
+    let (config, index) = super::load_app(config, app)?;
     let app = &config.apps[index];
-    let service = Service::new(config.clone());
-    let client = service.api_client(app)?.ok_or_else(|| {
+    let client = Service::api_client(&config, app)?.ok_or_else(|| {
         CliError::new(format!(
             "apps.{}.secret is not set: the API needs it",
             app.name

@@ -1,19 +1,21 @@
 //! The `wecom-callback` command line (architecture §3.1). Each command lives in its own module;
-//! this one declares them with clap and turns every failure into one line on stderr and a
-//! non-zero exit code.
+//! this one declares them with clap, holds the helpers they share (config and app loading, input,
+//! the runtime), and turns every failure into one line on stderr and a non-zero exit code.
 
 mod api;
 mod events;
 mod offline;
 mod serve;
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::dispatch::Handler;
+use crate::config::Config;
+use crate::handler::Handler;
 
 /// A command failure: one line for the user, and the exit code.
 #[derive(Debug)]
@@ -56,15 +58,23 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Run plaintext events through the configured handlers as if received (test your plug-ins).
+    /// Run plaintext events through the app's handlers as if received (test your plug-ins).
+    ///
+    /// By default the events go through intake into an in-memory store and the handlers run
+    /// here, once each (no retries), and every delivery's outcome is printed. With --store they
+    /// are stored in the configured store instead (duplicates recognised) and left to a
+    /// running `serve` to handle.
     Replay {
         #[command(flatten)]
         app: AppArgs,
+        /// Store the events in the configured store for `serve` instead of running them here.
+        #[arg(long)]
+        store: bool,
         /// Plaintext XML files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Inspect and re-run the inbox.
+    /// Inspect the store and re-run deliveries.
     Events {
         #[command(flatten)]
         config: ConfigArg,
@@ -172,9 +182,13 @@ pub fn main_with(handlers: Vec<Arc<dyn Handler>>) -> ExitCode {
 pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
     match cli.command {
         Command::Serve { config } => serve::serve(&config.config, handlers),
-        Command::Replay { app, files } => {
-            serve::replay(&app.file.config, app.app.as_deref(), &files, handlers)
-        }
+        Command::Replay { app, store, files } => serve::replay(
+            &app.file.config,
+            app.app.as_deref(),
+            store,
+            &files,
+            handlers,
+        ),
         Command::Events { config, command } => events::run(&config.config, command),
         Command::Parse { files } => offline::parse(&files),
         Command::Decrypt { app, query, file } => offline::decrypt(
@@ -213,4 +227,52 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
         ),
         Command::CheckConfig { config } => offline::check_config(&config.config),
     }
+}
+
+/// A Tokio runtime for one command.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))
+}
+
+/// Read a file, or stdin when `path` is `None`.
+pub(crate) fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
+    match path {
+        Some(p) => {
+            std::fs::read(p).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))
+        }
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Load a config and pick the app (`--app`, or the only one).
+pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usize), CliError> {
+    let config = Config::load(config)?;
+    let index = match app {
+        Some(name) => {
+            config.app(name)?;
+            config
+                .apps
+                .iter()
+                .position(|a| a.name == name)
+                .unwrap_or(0)
+        }
+        None if config.apps.len() == 1 => 0,
+        None => {
+            let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
+            return Err(CliError::new(format!(
+                "--app is required: the config has several apps ({})",
+                names.join(", ")
+            )));
+        }
+    };
+    Ok((config, index))
 }

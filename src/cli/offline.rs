@@ -1,52 +1,12 @@
 //! The commands that need no server: `parse`, `decrypt`, `seal`, `check-config`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
-use super::{CliError, CliResult};
+use super::{CliError, CliResult, load_app, read_input};
 use crate::callback::{self, CallbackQuery};
 use crate::config::{AppConfig, Config};
 use crate::event::Event;
-
-/// Read a file, or stdin when `path` is `None`.
-pub(crate) fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
-    match path {
-        Some(p) => {
-            std::fs::read(p).map_err(|e| CliError::new(format!("cannot read {}: {e}", p.display())))
-        }
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| CliError::new(format!("cannot read stdin: {e}")))?;
-            Ok(buf)
-        }
-    }
-}
-
-/// Load a config and pick the app (`--app`, or the only one).
-pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usize), CliError> {
-    let config = Config::load(config)?;
-    let index = match app {
-        Some(name) => {
-            let found = config.app(name)?;
-            config
-                .apps
-                .iter()
-                .position(|a| std::ptr::eq(a, found))
-                .unwrap_or(0)
-        }
-        None if config.apps.len() == 1 => 0,
-        None => {
-            let names: Vec<&str> = config.apps.iter().map(|a| a.name.as_str()).collect();
-            return Err(CliError::new(format!(
-                "--app is required: the config has several apps ({})",
-                names.join(", ")
-            )));
-        }
-    };
-    Ok((config, index))
-}
 
 fn print_event(text: &str, origin: &str) -> CliResult {
     let event = Event::parse(text).map_err(|e| CliError::new(format!("{origin}: {e}")))?;
@@ -112,13 +72,9 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let crypt = app.msg_crypt()?;
     let plaintext = read_input(args.file)?;
     let mut rng = rand::thread_rng();
-    let timestamp = args.timestamp.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default()
-            .to_string()
-    });
+    let timestamp = args
+        .timestamp
+        .unwrap_or_else(|| crate::clock::now_secs().to_string());
     let nonce = args.nonce.unwrap_or_else(|| {
         (rand::Rng::gen_range(&mut rng, 100_000_000u64..10_000_000_000)).to_string()
     });
@@ -173,21 +129,45 @@ fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
     })
 }
 
-/// `check-config --config F`.
+/// `check-config --config F`: the config and every plug-in section, and each app's plug-ins
+/// in the order they run (nothing is constructed that a plug-in factory would open).
 pub(crate) fn check_config(path: &Path) -> CliResult {
     let config = Config::load(path)?;
-    let names: Vec<String> = config
-        .apps
-        .iter()
-        .map(|a| format!("{} at {}", a.name, a.path))
-        .collect();
+    let apps = crate::service::Service::new(config.clone()).handlers()?;
     println!(
-        "{}: ok ({} app{}: {}; store: {:?})",
+        "{}: ok ({} app{}; store: {:?})",
         path.display(),
         config.apps.len(),
         if config.apps.len() == 1 { "" } else { "s" },
-        names.join(", "),
         config.store.backend
     );
+    for app in &config.apps {
+        let plugins: Vec<String> = apps
+            .get(&app.name)
+            .map(|a| {
+                a.handlers
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{} (concurrency {}, timeout {})",
+                            h.handler.name(),
+                            h.concurrency,
+                            crate::config::format_duration(h.timeout)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!(
+            "  {} at {}: {}",
+            app.name,
+            app.path,
+            if plugins.is_empty() {
+                "no plug-ins".to_owned()
+            } else {
+                plugins.join(", ")
+            }
+        );
+    }
     Ok(())
 }

@@ -1,45 +1,142 @@
-//! `forward`: POST each event's JSON to a URL of yours, signed with HMAC-SHA256.
+//! `forward`: POST each event's JSON to a URL of yours, signed as Standard Webhooks
+//! (standardwebhooks.com), so receivers verify it with that project's libraries.
 //!
-//! The body is the event JSON (architecture §3.4). Headers: `X-Wecom-Callback-Signature` = hex
-//! HMAC-SHA256(secret, body) when a secret is set, `X-Wecom-Callback-Event-Id` = the inbox id
-//! (stable across retries, for idempotency). Any failure — network, timeout, non-2xx — is
-//! transient: the inbox retries it with backoff like any handler.
+//! The body is the event JSON (architecture §3.4). Headers: `webhook-id` = the event's id
+//! (stable across retries: the receiver's key for idempotency), `webhook-timestamp` = Unix
+//! seconds of this attempt, `webhook-signature` = `v1,` + base64(HMAC-SHA256(key,
+//! "{id}.{timestamp}.{body}")), the key being the base64 part of the `whsec_…` secret.
+//! Redirects are not followed (a 3xx would re-send the customer data elsewhere). 2xx is done;
+//! anything else, or no answer within the handler's `timeout`, is retried with backoff. The
+//! URL's credentials and query never appear in logs or stored errors ([`redact_url`]).
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::config::{ForwardConfig, Secret};
-use crate::dispatch::{Context, Handler, HandlerError, HandlerResult};
 use crate::event::Event;
+use crate::handler::{Context, Handler, HandlerError, HandlerResult};
+
+/// A Standard Webhooks signing key, from its `whsec_<base64>` form. `Debug` hides it.
+#[derive(Clone)]
+pub struct WebhookSecret(Vec<u8>);
+
+impl WebhookSecret {
+    /// Parse `whsec_<base64>`.
+    ///
+    /// # Errors
+    /// A message explaining the expected form (never the value).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        const FORM: &str = "must be a Standard Webhooks secret: whsec_ followed by base64 \
+                            (make one with: echo whsec_$(openssl rand -base64 32))";
+        let encoded = text.strip_prefix("whsec_").ok_or(FORM)?;
+        let key = STANDARD.decode(encoded).map_err(|_| FORM)?;
+        if key.len() < 16 {
+            return Err("must hold at least 16 bytes of key (24 base64 characters)".into());
+        }
+        Ok(WebhookSecret(key))
+    }
+
+    /// `v1,<base64 signature>` of one message.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
+}
+
+/// `[[apps.forward]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSettings {
+    /// The URL to POST to.
+    pub url: String,
+    /// The `whsec_…` signing secret; unsigned when absent.
+    #[serde(default)]
+    pub secret: Option<crate::config::Secret>,
+    /// Only these `event` (or `event/change_type`) values; all when absent.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
 
 /// The `forward` plug-in for one `[[apps.forward]]` entry.
 pub struct Forward {
     name: String,
     url: String,
-    secret: Option<Secret>,
+    shown_url: String,
+    secret: Option<WebhookSecret>,
     events: Option<Vec<String>>,
     http: reqwest::Client,
 }
 
 impl Forward {
-    /// Build from config; `index` keeps the names of several forwards apart.
-    pub fn new(index: usize, config: &ForwardConfig) -> Self {
-        Forward {
+    /// Build from its settings; `index` keeps the names of several forwards apart; `timeout`
+    /// bounds each request.
+    ///
+    /// # Errors
+    /// A URL that is not http(s), or a secret not in `whsec_` form (the reason, without it).
+    pub fn new(index: usize, settings: ForwardSettings, timeout: Duration) -> Result<Self, String> {
+        if !(settings.url.starts_with("http://") || settings.url.starts_with("https://")) {
+            return Err("url must start with http:// or https://".into());
+        }
+        let secret = settings
+            .secret
+            .as_ref()
+            .map(|s| WebhookSecret::parse(s.expose()))
+            .transpose()?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Forward {
             name: if index == 0 {
                 "forward".to_owned()
             } else {
                 format!("forward[{index}]")
             },
-            url: config.url.clone(),
-            secret: config.secret.clone(),
-            events: config.events.clone(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
-        }
+            shown_url: redact_url(&settings.url),
+            url: settings.url,
+            secret,
+            events: settings.events,
+            http,
+        })
+    }
+}
+
+/// A URL fit for logs: scheme, host, port and path; userinfo and query removed.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let redacted = if authority.contains('@') { "…@" } else { "" };
+    let query = if url.contains('?') { "?…" } else { "" };
+    format!("{scheme}://{redacted}{host}{path}{query}")
+}
+
+#[async_trait::async_trait]
+impl Handler for Forward {
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn wants(&self, event: &Event) -> bool {
@@ -50,49 +147,40 @@ impl Forward {
         let kind = event.kind();
         filter.iter().any(|f| f == name || *f == kind)
     }
-}
 
-/// Hex HMAC-SHA256 of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-#[async_trait::async_trait]
-impl Handler for Forward {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn handle(&self, ctx: &Context, event: &Event) -> HandlerResult {
-        if !self.wants(event) {
-            return Ok(());
-        }
+    async fn on_event(&self, ctx: &Context, event: &Event) -> HandlerResult {
         let body = serde_json::to_vec(event).map_err(HandlerError::permanent)?;
+        let id = ctx.event_id.to_string();
+        let timestamp = crate::clock::now_secs();
         let mut request = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
-            .header("x-wecom-callback-event-id", ctx.event_id.to_string());
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string());
         if let Some(secret) = &self.secret {
-            request = request.header(
-                "x-wecom-callback-signature",
-                signature(secret.expose(), &body),
-            );
+            request = request.header("webhook-signature", secret.sign(&id, timestamp, &body));
         }
         let response = request.body(body).send().await.map_err(|e| {
-            HandlerError::transient(format!("forward to {}: {}", self.url, e.without_url()))
+            let cause = if e.is_timeout() {
+                "no answer in time".to_owned()
+            } else {
+                e.without_url().to_string()
+            };
+            HandlerError::transient(format!("forward to {}: {cause}", self.shown_url))
         })?;
         let status = response.status();
         if status.is_success() {
             Ok(())
+        } else if status.is_redirection() {
+            Err(HandlerError::transient(format!(
+                "forward to {} answered {status}; redirects are not followed",
+                self.shown_url
+            )))
         } else {
             Err(HandlerError::transient(format!(
                 "forward to {} answered {status}",
-                self.url
+                self.shown_url
             )))
         }
     }
@@ -100,12 +188,36 @@ impl Handler for Forward {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn hmac_matches_a_known_value() {
-        // RFC 4231 test case 2.
+    fn signs_like_the_standard_webhooks_reference() {
+        // The example of the Standard Webhooks specification's reference libraries.
+        let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
-            super::signature("Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            secret.sign(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn secrets_in_the_wrong_form_are_explained_not_shown() {
+        let err = WebhookSecret::parse("hunter2hunter2hunter2").unwrap_err();
+        assert!(err.contains("whsec_"), "{err}");
+        assert!(!err.contains("hunter2"));
+        assert!(format!("{:?}", WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()).contains("redacted"));
+    }
+
+    #[test]
+    fn urls_lose_credentials_and_query() {
+        assert_eq!(
+            redact_url("https://user:pw@hooks.example.com:8443/in?token=abc#x"),
+            "https://…@hooks.example.com:8443/in?…"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9000/e"), "http://127.0.0.1:9000/e");
     }
 }

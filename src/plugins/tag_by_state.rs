@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::api::tag::MarkTagRequest;
-use crate::dispatch::{Context, Handler, HandlerError, HandlerResult};
-use crate::event::ContactEvent;
+use crate::event::{ContactChange, ContactEvent, Event};
+use crate::handler::{Context, Handler, HandlerResult};
 
 /// The `tag_by_state` plug-in of one app.
 pub struct TagByState {
@@ -13,9 +13,16 @@ pub struct TagByState {
 }
 
 impl TagByState {
-    /// Build from `[apps.tag_by_state]`.
-    pub fn new(tags: &BTreeMap<String, Vec<String>>) -> Self {
-        TagByState { tags: tags.clone() }
+    /// Build from `[apps.tag_by_state]`: state → tag ids.
+    pub fn new(tags: BTreeMap<String, Vec<String>>) -> Self {
+        TagByState { tags }
+    }
+
+    fn tags_for(&self, e: &ContactEvent) -> Option<&Vec<String>> {
+        e.state
+            .as_deref()
+            .and_then(|s| self.tags.get(s))
+            .filter(|tags| !tags.is_empty())
     }
 }
 
@@ -25,27 +32,22 @@ impl Handler for TagByState {
         "tag_by_state"
     }
 
+    fn wants(&self, event: &Event) -> bool {
+        matches!(event, Event::Contact(e)
+            if e.change == ContactChange::AddExternalContact && self.tags_for(e).is_some())
+    }
+
     async fn on_add_external_contact(&self, ctx: &Context, e: &ContactEvent) -> HandlerResult {
-        let Some(tags) = e.state.as_deref().and_then(|s| self.tags.get(s)) else {
+        let Some(tags) = self.tags_for(e) else {
             return Ok(());
         };
-        if tags.is_empty() {
-            return Ok(());
-        }
-        let api = ctx
-            .api
-            .as_ref()
-            .ok_or_else(|| HandlerError::permanent("the app has no secret for API calls"))?;
         let request = MarkTagRequest {
             userid: e.user_id.clone(),
             external_userid: e.external_user_id.clone(),
             add_tag: Some(tags.clone()),
             remove_tag: None,
         };
-        match api.mark_tag(&request).await {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_transient() => Err(HandlerError::transient(err)),
-            Err(err) => Err(HandlerError::permanent(err)),
-        }
+        ctx.api()?.mark_tag(&request).await?;
+        Ok(())
     }
 }

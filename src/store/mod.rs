@@ -1,22 +1,38 @@
-//! The durable inbox: every authentic callback is appended here before it is acknowledged, and
-//! each handler's outcome is recorded against it.
+//! The store is the queue: every authentic callback is stored here with one **delivery** per
+//! handler of its app before it is acknowledged, and the dispatcher leases runnable deliveries
+//! from here (architecture §5). Nothing the dispatcher keeps in memory is missing from the store.
 //!
-//! [`Inbox`] is the contract; [`SqliteInbox`] (WAL, group commit) is the default backend and
-//! [`MemoryInbox`] serves tests and demos. An event is deduplicated by a key over its decrypted
-//! content per app ([`dedup_key`]), because WeCom may re-encrypt a retry with a new
-//! nonce and timestamp; the key lives as long as the event row (`retention` after it finished).
+//! [`Inbox`] is the contract. [`SqliteInbox`] (WAL, group commit) is the embedded default;
+//! [`MemoryInbox`] serves tests, demos and `replay`. A second backend (PostgreSQL, several
+//! instances) implements the same operations with row locks (`FOR UPDATE SKIP LOCKED`).
+//!
+//! # Words
+//!
+//! - An **event** is a stored callback: app, dedup key, kind, lane, plaintext, arrival time.
+//!   Its id increases in arrival (commit) order.
+//! - A **delivery** is (event, handler): `pending`, `done` or `dead`, with its attempts, the
+//!   time it is next due, a lease (owner, until) while some instance runs it, and the last error.
+//! - A **lane** is (app, handler, order key): the customer (`external_user_id`) or chat
+//!   (`chat_id`). A delivery is **runnable** when it is pending, due, not leased (or its lease
+//!   expired), and no earlier delivery of its lane is pending. Dead deliveries do not block.
+//! - An event is `done` when all its deliveries are done (or it has none), `failed` when one is
+//!   dead and none is pending, `pending` otherwise.
 
 mod memory;
 mod sqlite;
 
 pub use memory::MemoryInbox;
-pub use sqlite::SqliteInbox;
+pub use sqlite::{SqliteInbox, SqliteOptions};
+
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-/// Why the inbox could not answer. The server turns it into 503 so WeCom retries.
+pub use crate::metrics::HandlerGauges;
+
+/// Why the store could not answer. The server turns it into 503 so WeCom retries.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("inbox unavailable: {0}")]
+#[error("store unavailable: {0}")]
 pub struct StoreError(pub String);
 
 impl From<rusqlite::Error> for StoreError {
@@ -25,14 +41,14 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// An event's lifecycle state.
+/// An event's state, derived from its deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
-    /// Some handler has not succeeded yet and none is dead.
+    /// Some delivery is pending.
     Pending,
-    /// Every handler succeeded.
+    /// Every delivery is done (or there are none).
     Done,
-    /// Some handler failed permanently or ran out of attempts (a dead letter).
+    /// Some delivery is dead and none is pending (a dead letter).
     Failed,
 }
 
@@ -57,157 +73,295 @@ impl Status {
     }
 }
 
-/// An event to append.
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Not finished: due now, due later (backoff), or running under a lease.
+    Pending,
+    /// The handler succeeded; it is never run again for this event.
+    Done,
+    /// Failed permanently or too often (a dead letter); re-run only by `events retry`.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// `pending`, `done` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Done => "done",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    /// Parse `pending`, `done` or `dead` (anything else reads as pending: never lose work).
+    pub fn parse(s: &str) -> DeliveryStatus {
+        match s {
+            "done" => DeliveryStatus::Done,
+            "dead" => DeliveryStatus::Dead,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+}
+
+/// One delivery to create with a new event.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// The handler's name.
+    pub handler: Arc<str>,
+    /// Lease it to this instance at once, when its lane is free: the caller has a free slot
+    /// for it and starts it right after the commit.
+    pub lease: bool,
+}
+
+/// An event to store, with its deliveries.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     /// The app it arrived for.
-    pub app: String,
+    pub app: Arc<str>,
     /// [`dedup_key`] of the plaintext.
     pub dedup_key: [u8; 32],
     /// `event/change_type`, for listings and metrics.
     pub kind: String,
-    /// The ordering lane ([`crate::Event::order_key`]).
-    pub order_key: Option<String>,
+    /// The order key ([`crate::Event::order_key`]): the customer or chat.
+    pub lane: Option<String>,
     /// The decrypted XML.
     pub plaintext: String,
     /// When it was received, Unix milliseconds.
     pub received_at: i64,
-    /// Stored as already done: its app has no handlers, so there is nothing left to do.
-    pub finished: bool,
+    /// One per handler of the app, in the app's handler order.
+    pub deliveries: Vec<NewDelivery>,
+    /// Until when the deliveries leased at intake are held (Unix ms).
+    pub lease_until: i64,
+}
+
+/// A delivery this instance holds a lease on and should run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The delivery's id.
+    pub id: i64,
+    /// Its event.
+    pub event_id: i64,
+    /// The handler.
+    pub handler: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// When the event was received, Unix ms.
+    pub received_at: i64,
 }
 
 /// What [`Inbox::append`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Appended {
-    /// Stored under this new id.
-    New(i64),
+    /// Stored under this new id; `leased` are the deliveries leased to this instance at once.
+    New {
+        /// The event id.
+        id: i64,
+        /// The deliveries to start now (those asked for whose lane was free).
+        leased: Vec<Delivery>,
+    },
     /// Already stored (a WeCom retry) under this id; nothing was written.
     Duplicate(i64),
+}
+
+/// A leased delivery with what it needs to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leased {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// Its event's decrypted XML.
+    pub plaintext: String,
+}
+
+/// What one [`Inbox::lease`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseBatch {
+    /// Runnable deliveries, now leased to this instance, oldest first.
+    pub deliveries: Vec<Leased>,
+    /// The earliest time (Unix ms) a pending delivery of this handler that is not due yet
+    /// becomes due, so the caller knows when to look again.
+    pub next_due: Option<i64>,
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Succeeded.
+    Done,
+    /// Failed; try again at `at` (Unix ms).
+    Retry {
+        /// When it is due again.
+        at: i64,
+        /// Why it failed.
+        error: String,
+    },
+    /// Failed permanently, or ran out of attempts.
+    Dead {
+        /// Why.
+        error: String,
+    },
+}
+
+/// What [`Inbox::settle`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// The outcome was recorded (false: this instance no longer held the lease, so another
+    /// took the delivery over and its outcome counts).
+    pub recorded: bool,
+    /// A later delivery of the same lane is pending (it may be runnable now).
+    pub lane_has_more: bool,
 }
 
 /// A stored event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
-    /// Inbox id, increasing in arrival order.
+    /// Id, increasing in arrival order.
     pub id: i64,
     /// The app it arrived for.
     pub app: String,
     /// `event/change_type`.
     pub kind: String,
-    /// The ordering lane.
-    pub order_key: Option<String>,
+    /// The order key.
+    pub lane: Option<String>,
     /// The decrypted XML.
     pub plaintext: String,
     /// Unix milliseconds.
     pub received_at: i64,
-    /// Lifecycle state.
+    /// Derived from the deliveries.
     pub status: Status,
 }
 
-/// One handler's record for one event.
+/// One delivery as `events show` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerRun {
-    /// The handler's name.
+pub struct DeliveryRecord {
+    /// The delivery's id.
+    pub id: i64,
+    /// The handler.
     pub handler: String,
-    /// `done`, `retry` (failed, will run again) or `dead`.
-    pub state: RunState,
+    /// Its state.
+    pub status: DeliveryStatus,
     /// Attempts so far.
     pub attempts: u32,
-    /// The last error, if any.
+    /// When it is due (pending ones), Unix ms.
+    pub next_attempt_at: Option<i64>,
+    /// Until when an instance holds it (running), Unix ms.
+    pub leased_until: Option<i64>,
+    /// The last error.
     pub last_error: Option<String>,
 }
 
-/// A handler's state for one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    /// Succeeded; never run again for this event.
-    Done,
-    /// Failed; will be retried.
-    Retry,
-    /// Failed permanently or too often; the event is a dead letter.
-    Dead,
+/// Which events [`Inbox::list`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events in this state (with `handler`: whose delivery to that handler is pending,
+    /// done or dead — `failed` meaning dead).
+    pub status: Option<Status>,
+    /// Only events with a delivery to this handler.
+    pub handler: Option<String>,
+    /// At most this many, newest first.
+    pub limit: usize,
 }
 
-impl RunState {
-    /// `done`, `retry` or `dead`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Done => "done",
-            RunState::Retry => "retry",
-            RunState::Dead => "dead",
-        }
-    }
-
-    fn parse(s: &str) -> RunState {
-        match s {
-            "done" => RunState::Done,
-            "dead" => RunState::Dead,
-            _ => RunState::Retry,
-        }
-    }
+/// Which dead deliveries [`Inbox::retry`] makes pending again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryFilter {
+    /// Only this event's (all dead ones when `None`).
+    pub event_id: Option<i64>,
+    /// Only this handler's.
+    pub handler: Option<String>,
 }
 
-/// Counts for metrics and health.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Depth {
-    /// Events not finished yet.
-    pub pending: u64,
-    /// Dead letters.
-    pub failed: u64,
+/// Counts for metrics, `/healthz` and the start-up report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Per (app, handler) that has any pending or dead delivery.
+    pub handlers: Vec<HandlerGauges>,
+    /// Events with a pending delivery.
+    pub events_pending: u64,
 }
 
-/// The durable inbox.
+/// The durable store of events and their deliveries.
+///
+/// Every method is one transaction: it happens whole or not at all.
 #[async_trait::async_trait]
 pub trait Inbox: Send + Sync + 'static {
-    /// Store an event durably (or recognise it as a duplicate) before the callback is answered.
+    // --- intake -------------------------------------------------------------------------
+
+    /// Store an event and its deliveries durably (or recognise it as a duplicate) before the
+    /// callback is answered. Deliveries asked to be leased are leased to this instance when
+    /// no earlier delivery of their lane is pending.
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError>;
 
-    /// Unfinished events in arrival order, up to `limit`.
-    async fn pending(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    // --- the dispatcher -----------------------------------------------------------------
+
+    /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to this instance until
+    /// `until` (Unix ms), oldest first.
+    async fn lease(
+        &self,
+        app: &str,
+        handler: &str,
+        limit: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<LeaseBatch, StoreError>;
+
+    /// Extend this instance's leases on `ids` until `until`.
+    async fn renew(&self, ids: Vec<i64>, until: i64) -> Result<(), StoreError>;
+
+    /// Give up this instance's leases on `ids` (a clean stop): they are runnable at once.
+    async fn release(&self, ids: Vec<i64>) -> Result<(), StoreError>;
+
+    /// Record an attempt of a delivery this instance leased: `attempts` is the count including
+    /// it. Clears the lease.
+    async fn settle(
+        &self,
+        id: i64,
+        attempts: u32,
+        outcome: Outcome,
+    ) -> Result<Settled, StoreError>;
+
+    /// At start: take back leases that can only be orphans of an earlier run of this same
+    /// instance (the SQLite backend, which one `serve` owns, releases them all; a shared
+    /// backend lets them expire). Returns how many.
+    async fn recover(&self) -> Result<u64, StoreError>;
+
+    // --- operators ----------------------------------------------------------------------
 
     /// One event.
     async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError>;
 
-    /// Events, newest first, optionally only those with `status`.
-    async fn list(
-        &self,
-        status: Option<Status>,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every delivery of an event, in handler order of creation.
+    async fn deliveries(&self, event_id: i64) -> Result<Vec<DeliveryRecord>, StoreError>;
 
-    /// Every handler's record for an event.
-    async fn runs(&self, id: i64) -> Result<Vec<HandlerRun>, StoreError>;
+    /// Events, newest first.
+    async fn list(&self, filter: EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// Record one handler attempt's outcome.
-    async fn record(&self, id: i64, run: HandlerRun) -> Result<(), StoreError>;
+    /// Make dead deliveries pending again with a fresh set of attempts, due now. Returns how
+    /// many.
+    async fn retry(&self, filter: RetryFilter) -> Result<u64, StoreError>;
 
-    /// Set the event's status (after its handlers ran).
-    async fn finish(&self, id: i64, status: Status) -> Result<(), StoreError>;
+    /// Create a pending delivery to `handler` for every event of `app` received at or after
+    /// `since` (Unix ms) that has none. Returns how many.
+    async fn redeliver(&self, app: &str, handler: &str, since: i64) -> Result<u64, StoreError>;
 
-    /// Record a handler outcome and, when given, the event's final status, in one durable step
-    /// (one transaction for backends that have them).
-    async fn settle(
-        &self,
-        id: i64,
-        run: HandlerRun,
-        status: Option<Status>,
-    ) -> Result<(), StoreError> {
-        self.record(id, run).await?;
-        match status {
-            Some(status) => self.finish(id, status).await,
-            None => Ok(()),
-        }
+    /// Delete up to `batch` finished (`done`) events received before `before` (Unix ms), with
+    /// their deliveries and dedup keys. Returns how many; call again until 0.
+    async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError>;
+
+    /// Delete failed events (dead letters) received before `before`. Returns how many.
+    async fn purge_failed(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Counts per handler and of unfinished events.
+    async fn stats(&self, now: i64) -> Result<Stats, StoreError>;
+
+    /// Whether the store answers, cheaply and without queueing behind intake.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A signal raised when another instance adds work (a shared backend's notifications);
+    /// `None` when only this process writes.
+    fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
     }
-
-    /// Make a dead letter pending again: its dead handlers get a fresh set of attempts.
-    /// Returns whether the event existed and was failed.
-    async fn retry(&self, id: i64) -> Result<bool, StoreError>;
-
-    /// Delete finished events (and so their dedup keys) received before `before_ms`.
-    async fn purge(&self, before_ms: i64) -> Result<u64, StoreError>;
-
-    /// Pending and failed counts.
-    async fn depth(&self) -> Result<Depth, StoreError>;
 }
 
 /// The dedup key of a callback: sha256 over the app name and the decrypted plaintext.
@@ -219,94 +373,10 @@ pub fn dedup_key(app: &str, plaintext: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+/// A random id for this process's leases.
+pub(crate) fn lease_owner() -> String {
+    format!("{}-{:016x}", std::process::id(), rand::random::<u64>())
 }
 
 #[cfg(test)]
-pub(crate) mod contract {
-    //! Behaviour every backend must have; each backend's tests call [`check`].
-
-    use super::*;
-
-    fn event(app: &str, text: &str, key: Option<&str>) -> NewEvent {
-        NewEvent {
-            app: app.into(),
-            dedup_key: dedup_key(app, text),
-            kind: "k".into(),
-            order_key: key.map(str::to_owned),
-            plaintext: text.into(),
-            received_at: 1000,
-            finished: false,
-        }
-    }
-
-    pub(crate) async fn check(inbox: &dyn Inbox) {
-        let a = inbox
-            .append(event("app", "<a/>", Some("k1")))
-            .await
-            .unwrap();
-        let Appended::New(id) = a else {
-            panic!("{a:?}")
-        };
-        assert_eq!(
-            inbox
-                .append(event("app", "<a/>", Some("k1")))
-                .await
-                .unwrap(),
-            Appended::Duplicate(id)
-        );
-        let Appended::New(other_app) = inbox.append(event("other", "<a/>", None)).await.unwrap()
-        else {
-            panic!("same content for another app is a new event")
-        };
-        assert!(other_app > id);
-        assert_eq!(inbox.pending(10).await.unwrap().len(), 2);
-
-        let run = |state, attempts| HandlerRun {
-            handler: "h".into(),
-            state,
-            attempts,
-            last_error: Some("boom".into()),
-        };
-        inbox.record(id, run(RunState::Retry, 1)).await.unwrap();
-        inbox.record(id, run(RunState::Dead, 2)).await.unwrap();
-        assert_eq!(inbox.runs(id).await.unwrap(), vec![run(RunState::Dead, 2)]);
-        inbox.finish(id, Status::Failed).await.unwrap();
-        assert_eq!(
-            inbox.depth().await.unwrap(),
-            Depth {
-                pending: 1,
-                failed: 1
-            }
-        );
-        assert_eq!(
-            inbox.list(Some(Status::Failed), 10).await.unwrap()[0].id,
-            id
-        );
-
-        assert!(inbox.retry(id).await.unwrap());
-        assert!(!inbox.retry(id).await.unwrap());
-        assert_eq!(
-            inbox.get(id).await.unwrap().unwrap().status,
-            Status::Pending
-        );
-        assert_eq!(inbox.runs(id).await.unwrap()[0].attempts, 0);
-
-        inbox.finish(id, Status::Done).await.unwrap();
-        assert_eq!(inbox.purge(500).await.unwrap(), 0);
-        assert_eq!(inbox.purge(2000).await.unwrap(), 1);
-        assert!(inbox.get(id).await.unwrap().is_none());
-        assert!(matches!(
-            inbox
-                .append(event("app", "<a/>", Some("k1")))
-                .await
-                .unwrap(),
-            Appended::New(_)
-        ));
-    }
-}
+pub(crate) mod contract;

@@ -1,24 +1,36 @@
-//! The default [`Inbox`]: one SQLite file in WAL mode with `synchronous = FULL`.
+//! The embedded [`Inbox`]: one SQLite file in WAL mode.
 //!
-//! All statements run on one writer thread that owns the connection. It takes every operation
-//! queued at that moment and runs them in a single transaction (group commit), answering each
-//! caller only after that transaction is durable. Under load one fsync then covers many
-//! callbacks, so durability does not cap throughput; when idle a lone callback commits alone.
+//! Writes run on one writer thread that owns the write connection. It takes every operation
+//! queued at that moment and runs them in one transaction (group commit), each inside its own
+//! savepoint, and answers each caller only once that transaction is durable. Under load one
+//! fsync covers many callbacks; when idle a lone callback commits alone. If the transaction
+//! cannot begin (another process holds the write lock past `busy_timeout`) or cannot commit,
+//! every operation of the batch fails and nothing of it is written — no operation ever runs
+//! outside the transaction. Reads (`get`, `list`, `stats`, `ping`) use their own connection, so
+//! they never queue behind intake.
+//!
+//! One `serve` owns a SQLite store at a time: it holds an exclusive lock on `<path>.lock`, which
+//! lets it take back, at start, the leases a crashed predecessor left behind.
 
-use std::path::Path;
-use std::sync::mpsc;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use crate::config::Synchronous;
-
 use super::{
-    Appended, Depth, HandlerRun, Inbox, NewEvent, RunState, Status, StoreError, StoredEvent,
+    Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
+    LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError,
+    StoredEvent,
 };
 
 /// The most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// The schema version this code writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -29,97 +41,274 @@ CREATE TABLE IF NOT EXISTS events (
     order_key   TEXT,
     plaintext   TEXT    NOT NULL,
     received_at INTEGER NOT NULL,
-    status      TEXT    NOT NULL DEFAULT 'pending',
     UNIQUE (app, dedup_key)
 );
--- Only unfinished events are looked up by status, so finished ones stay out of the index
--- (queries repeat the index's condition `status != 'done'` so SQLite can use it).
-DROP INDEX IF EXISTS events_by_status;
-CREATE INDEX IF NOT EXISTS events_unfinished ON events (status, id) WHERE status != 'done';
-CREATE TABLE IF NOT EXISTS handler_runs (
-    event_id   INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    handler    TEXT    NOT NULL,
-    state      TEXT    NOT NULL,
-    attempts   INTEGER NOT NULL,
-    last_error TEXT,
-    PRIMARY KEY (event_id, handler)
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    app         TEXT    NOT NULL,
+    handler     TEXT    NOT NULL,
+    lane        TEXT,
+    status      TEXT    NOT NULL DEFAULT 'pending',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error  TEXT,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (event_id, handler)
 );
+-- Only unfinished deliveries are looked up by lane, due time or state, so finished ones stay
+-- out of these indexes (queries repeat each index's condition so SQLite can use it).
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (app, handler, lane, event_id)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (app, handler, next_at)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (app, handler)
+    WHERE status = 'dead';
 ";
 
-/// Delivers a job's result once its transaction has committed (or failed to).
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// One operation for the writer thread.
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+/// How to open a [`SqliteInbox`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `synchronous = FULL` (fsync every commit: an acknowledged event survives power loss)
+    /// rather than `NORMAL` (survives SIGKILL; a power loss may lose the last commits).
+    pub full_sync: bool,
+    /// How long a write waits for another process's write lock before the whole batch fails.
+    /// Keep it well under WeCom's 5 s for `serve`.
+    pub busy_timeout: Duration,
+    /// Take the exclusive `<path>.lock` that marks the one `serve` owning this store.
+    pub owner: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            full_sync: true,
+            busy_timeout: Duration::from_secs(5),
+            owner: false,
+        }
+    }
+}
 
 /// The SQLite-backed inbox.
 pub struct SqliteInbox {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
+    reader: Arc<Mutex<Connection>>,
+    owner: Arc<str>,
+    /// Held for the life of the inbox when it owns the store.
+    _lock: Option<File>,
 }
 
 impl SqliteInbox {
-    /// Open (creating if needed) the database at `path` with `synchronous = FULL` and start
-    /// its writer thread.
+    /// Open (creating if needed) the database at `path` with default options.
     ///
     /// # Errors
     /// When the directory cannot be created or the file cannot be opened as a database.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with(path, Synchronous::Full)
+        Self::open_with(path, &SqliteOptions::default())
     }
 
-    /// Open with the given durability setting (see [`Synchronous`]).
+    /// Open with `options`, migrating an older schema.
     ///
     /// # Errors
-    /// When the directory cannot be created or the file cannot be opened as a database.
-    pub fn open_with(path: &Path, synchronous: Synchronous) -> Result<Self, StoreError> {
+    /// When the directory cannot be created, the file cannot be opened as a database, or
+    /// (`options.owner`) another `serve` already owns it.
+    pub fn open_with(path: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let lock = if options.owner {
+            Some(take_owner_lock(path)?)
+        } else {
+            None
+        };
         let conn = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.busy_timeout(options.busy_timeout)?;
         // Checkpoint (copy the WAL back into the database) every ~40 MB rather than every 4 MB:
         // index pages rewritten by many commits are then copied once, and acknowledgements
         // stall on a checkpoint far less often. The WAL file is cut back to 64 MB afterwards.
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let level = match synchronous {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        };
+        let level = if options.full_sync { "FULL" } else { "NORMAL" };
         conn.pragma_update(None, "synchronous", level)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
-        let (jobs, queue) = mpsc::channel::<Job>();
+        migrate(&conn)?;
+        let reader = Connection::open(path)
+            .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        reader.busy_timeout(options.busy_timeout)?;
+        reader.pragma_update(None, "query_only", "ON")?;
+        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("sqlite-inbox".into())
             .spawn(move || writer(conn, queue))
             .map_err(|e| StoreError(format!("cannot start the inbox thread: {e}")))?;
-        Ok(SqliteInbox { jobs })
+        Ok(SqliteInbox {
+            jobs,
+            reader: Arc::new(Mutex::new(reader)),
+            owner: super::lease_owner().into(),
+            _lock: lock,
+        })
     }
 
-    async fn call<T: Send + 'static>(
+    /// Run `f` on the writer thread inside the next batch's transaction.
+    async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            Box::new(move |committed: Result<(), StoreError>| {
-                let _ = tx.send(committed.and(result));
-            })
-        });
+        let owner = self.owner.clone();
+        let job = Call {
+            work: Some(move |conn: &Connection| f(conn, &owner)),
+            result: None,
+            reply: tx,
+        };
         self.jobs
-            .send(job)
+            .send(Box::new(job))
             .map_err(|_| StoreError("inbox thread stopped".into()))?;
         rx.await
             .map_err(|_| StoreError("inbox thread stopped".into()))?
     }
+
+    /// Run `f` on the read connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| StoreError("inbox reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError(format!("inbox reader failed: {e}")))?
+    }
+}
+
+fn take_owner_lock(path: &Path) -> Result<File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError(format!("cannot open {}: {e}", lock_path.display())))?;
+    file.try_lock().map_err(|_| {
+        StoreError(format!(
+            "another serve already uses {} (it holds {}); one serve per SQLite store — use \
+             store.backend = \"postgres\" for several instances",
+            path.display(),
+            lock_path.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+/// Bring an older schema up to [`SCHEMA_VERSION`].
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> Result<(), StoreError> {
+        let had_runs: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'handler_runs'")?
+            .exists([])?;
+        conn.execute_batch(SCHEMA)?;
+        if had_runs {
+            // Version 1 kept one row per handler that had run, and the event's state on the
+            // event. Every recorded run becomes a delivery; pending events with no run yet had
+            // no record of their handlers and are reported for `events redeliver`.
+            conn.execute_batch(
+                "INSERT OR IGNORE INTO deliveries
+                   (event_id, app, handler, lane, status, attempts, next_at, last_error, created_at)
+                 SELECT r.event_id, e.app, r.handler, e.order_key,
+                        CASE r.state WHEN 'done' THEN 'done' WHEN 'dead' THEN 'dead'
+                                     ELSE 'pending' END,
+                        r.attempts, e.received_at, r.last_error, e.received_at
+                 FROM handler_runs r JOIN events e ON e.id = r.event_id;",
+            )?;
+            let orphans: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM events e WHERE e.status = 'pending'
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
+                [],
+                |r| r.get(0),
+            )?;
+            if orphans > 0 {
+                tracing::warn!(
+                    events = orphans,
+                    "events stored by an earlier version had not started; \
+                     `events redeliver --handler H --since T` creates their deliveries"
+                );
+            }
+            conn.execute_batch(
+                "DROP TABLE handler_runs;
+                 DROP INDEX IF EXISTS events_unfinished;
+                 DROP INDEX IF EXISTS events_by_status;
+                 ALTER TABLE events DROP COLUMN status;",
+            )?;
+        }
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// One operation queued for the writer thread.
+trait Job: Send {
+    /// The caller stopped waiting (its request timed out): skip it.
+    fn abandoned(&self) -> bool;
+    /// Do the work inside the open transaction.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answer the caller once the transaction committed (or failed).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+struct Call<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for Call<T, F> {
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = self.work.take().map(|work| work(conn));
+        let ok = matches!(result, Some(Ok(_)));
+        self.result = result;
+        ok
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+        let result = match committed {
+            Err(e) => Err(e),
+            Ok(()) => self
+                .result
+                .unwrap_or_else(|| Err(StoreError("the transaction ended before this ran".into()))),
+        };
+        let _ = self.reply.send(result);
+    }
 }
 
 /// The writer thread: batch whatever is queued into one transaction, then answer.
-fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -128,155 +317,364 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let begun = conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::from);
-        if let Err(e) = begun {
+        batch.retain(|job| !job.abandoned());
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = StoreError::from(e);
             for job in batch {
-                job(&conn)(Err(e.clone()));
+                job.answer(Err(e.clone()));
             }
             continue;
         }
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
-        if committed.is_err() {
+        for job in &mut batch {
+            // A failed statement (disk full, I/O error) may have ended the transaction; what is
+            // left of the batch must not run in autocommit mode.
+            if conn.is_autocommit() || conn.execute_batch("SAVEPOINT job").is_err() {
+                break;
+            }
+            if job.run(&conn) {
+                let _ = conn.execute_batch("RELEASE job");
+            } else if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
+        }
+        let committed = if conn.is_autocommit() {
+            Err(StoreError("the transaction was rolled back".into()))
+        } else {
+            conn.execute_batch("COMMIT").map_err(StoreError::from)
+        };
+        if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for reply in replies {
-            reply(committed.clone());
+        for job in batch {
+            job.answer(committed.clone());
         }
     }
 }
 
+/// The SQL for an event's derived status, over alias `e`.
+const EVENT_STATUS: &str = "CASE
+    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+        THEN 'pending'
+    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'dead')
+        THEN 'failed'
+    ELSE 'done' END";
+
 fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let status: String = row.get(7)?;
+    let status: String = row.get(6)?;
     Ok(StoredEvent {
         id: row.get(0)?,
         app: row.get(1)?,
         kind: row.get(2)?,
-        order_key: row.get(3)?,
+        lane: row.get(3)?,
         plaintext: row.get(4)?,
         received_at: row.get(5)?,
         status: Status::parse(&status).unwrap_or(Status::Pending),
     })
 }
 
-fn record_run(conn: &Connection, id: i64, run: &HandlerRun) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO handler_runs (event_id, handler, state, attempts, last_error)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (event_id, handler) DO UPDATE SET
-           state = excluded.state, attempts = excluded.attempts,
-           last_error = excluded.last_error",
-    )?
-    .execute(params![
-        id,
-        run.handler,
-        run.state.as_str(),
-        run.attempts,
-        run.last_error
-    ])?;
-    Ok(())
+fn lane_busy(conn: &Connection, app: &str, handler: &str, lane: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM deliveries
+             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND lane = ?3 LIMIT 1",
+        )?
+        .exists(params![app, handler, lane])?)
 }
 
-fn finish_event(conn: &Connection, id: i64, status: Status) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE events SET status = ?2 WHERE id = ?1")?
-        .execute(params![id, status.as_str()])?;
-    Ok(())
+fn append(conn: &Connection, owner: &str, event: &NewEvent) -> Result<Appended, StoreError> {
+    let inserted: Option<i64> = conn
+        .prepare_cached(
+            "INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (app, dedup_key) DO NOTHING RETURNING id",
+        )?
+        .query_row(
+            params![
+                &*event.app,
+                &event.dedup_key[..],
+                event.kind,
+                event.lane,
+                event.plaintext,
+                event.received_at
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = inserted else {
+        let id: i64 = conn
+            .prepare_cached("SELECT id FROM events WHERE app = ?1 AND dedup_key = ?2")?
+            .query_row(params![&*event.app, &event.dedup_key[..]], |r| r.get(0))?;
+        return Ok(Appended::Duplicate(id));
+    };
+    let mut leased = Vec::new();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries
+           (event_id, app, handler, lane, next_at, created_at, lease_owner, lease_until)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+    )?;
+    for delivery in &event.deliveries {
+        let lease = delivery.lease
+            && match &event.lane {
+                Some(lane) => !lane_busy(conn, &event.app, &delivery.handler, lane)?,
+                None => true,
+            };
+        insert.execute(params![
+            id,
+            &*event.app,
+            &*delivery.handler,
+            event.lane,
+            event.received_at,
+            lease.then_some(owner),
+            lease.then_some(event.lease_until),
+        ])?;
+        if lease {
+            leased.push(Delivery {
+                id: conn.last_insert_rowid(),
+                event_id: id,
+                handler: delivery.handler.to_string(),
+                attempts: 0,
+                received_at: event.received_at,
+            });
+        }
+    }
+    Ok(Appended::New { id, leased })
 }
 
-const EVENT_COLUMNS: &str = "id, app, kind, order_key, plaintext, received_at, dedup_key, status";
+fn lease(
+    conn: &Connection,
+    owner: &str,
+    (app, handler, limit, now, until): (&str, &str, usize, i64, i64),
+) -> Result<LeaseBatch, StoreError> {
+    let mut deliveries = Vec::new();
+    if limit > 0 {
+        let mut runnable = conn.prepare_cached(
+            "SELECT d.id, d.event_id, d.handler, d.attempts, e.received_at, e.plaintext
+             FROM deliveries d JOIN events e ON e.id = d.event_id
+             WHERE d.status = 'pending' AND d.app = ?1 AND d.handler = ?2 AND d.next_at <= ?3
+               AND (d.lease_until IS NULL OR d.lease_until < ?3)
+               AND (d.lane IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM deliveries p
+                     WHERE p.status = 'pending' AND p.app = d.app AND p.handler = d.handler
+                       AND p.lane = d.lane AND p.event_id < d.event_id))
+             ORDER BY d.event_id LIMIT ?4",
+        )?;
+        let rows = runnable.query_map(params![app, handler, now, limit as i64], |r| {
+            Ok(Leased {
+                delivery: Delivery {
+                    id: r.get(0)?,
+                    event_id: r.get(1)?,
+                    handler: r.get(2)?,
+                    attempts: r.get(3)?,
+                    received_at: r.get(4)?,
+                },
+                plaintext: r.get(5)?,
+            })
+        })?;
+        deliveries = rows.collect::<Result<Vec<_>, _>>()?;
+        let mut take = conn.prepare_cached(
+            "UPDATE deliveries SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+        )?;
+        for leased in &deliveries {
+            take.execute(params![leased.delivery.id, owner, until])?;
+        }
+    }
+    let next_due: Option<i64> = conn
+        .prepare_cached(
+            "SELECT min(next_at) FROM deliveries
+             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND next_at > ?3",
+        )?
+        .query_row(params![app, handler, now], |r| r.get(0))?;
+    Ok(LeaseBatch {
+        deliveries,
+        next_due,
+    })
+}
+
+fn settle(
+    conn: &Connection,
+    owner: &str,
+    id: i64,
+    attempts: u32,
+    outcome: &Outcome,
+) -> Result<Settled, StoreError> {
+    let (status, next_at, error) = match outcome {
+        Outcome::Done => ("done", None, None),
+        Outcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
+        Outcome::Dead { error } => ("dead", None, Some(error.as_str())),
+    };
+    let updated: Option<(String, String, Option<String>, i64)> = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = ?4, next_at = coalesce(?5, next_at),
+                    last_error = ?6, lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2
+             RETURNING app, handler, lane, event_id",
+        )?
+        .query_row(
+            params![id, owner, status, attempts, next_at, error],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((app, handler, lane, event_id)) = updated else {
+        return Ok(Settled {
+            recorded: false,
+            lane_has_more: false,
+        });
+    };
+    let lane_has_more = match lane {
+        Some(lane) if status != "pending" => conn
+            .prepare_cached(
+                "SELECT 1 FROM deliveries
+                 WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND lane = ?3
+                   AND event_id > ?4 LIMIT 1",
+            )?
+            .exists(params![app, handler, lane, event_id])?,
+        _ => false,
+    };
+    Ok(Settled {
+        recorded: true,
+        lane_has_more,
+    })
+}
+
+fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+    let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+    let status = filter.status.map(Status::as_str);
+    let rows = match &filter.handler {
+        None => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT * FROM (
+                   SELECT e.id, e.app, e.kind, e.order_key, e.plaintext, e.received_at,
+                          {EVENT_STATUS} AS status
+                   FROM events e ORDER BY e.id DESC)
+                 WHERE ?1 IS NULL OR status = ?1 LIMIT ?2"
+            ))?;
+            stmt.query_map(params![status, limit], row_to_event)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        Some(handler) => {
+            // The handler's delivery decides: pending, done, or dead (listed as failed).
+            let mut stmt = conn.prepare_cached(
+                "SELECT e.id, e.app, e.kind, e.order_key, e.plaintext, e.received_at,
+                        CASE d.status WHEN 'dead' THEN 'failed' ELSE d.status END AS status
+                 FROM events e JOIN deliveries d ON d.event_id = e.id AND d.handler = ?3
+                 WHERE ?1 IS NULL OR (CASE d.status WHEN 'dead' THEN 'failed'
+                                                    ELSE d.status END) = ?1
+                 ORDER BY e.id DESC LIMIT ?2",
+            )?;
+            stmt.query_map(params![status, limit, handler], row_to_event)?
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(rows)
+}
 
 #[async_trait::async_trait]
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        self.call(move |conn| {
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO events
-                       (app, dedup_key, kind, order_key, plaintext, received_at, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    event.app,
-                    &event.dedup_key[..],
-                    event.kind,
-                    event.order_key,
-                    event.plaintext,
-                    event.received_at,
-                    if event.finished { "done" } else { "pending" }
-                ])?;
-            if inserted == 1 {
-                return Ok(Appended::New(conn.last_insert_rowid()));
+        self.write(move |conn, owner| append(conn, owner, &event))
+            .await
+    }
+
+    async fn lease(
+        &self,
+        app: &str,
+        handler: &str,
+        limit: usize,
+        now: i64,
+        until: i64,
+    ) -> Result<LeaseBatch, StoreError> {
+        let (app, handler) = (app.to_owned(), handler.to_owned());
+        self.write(move |conn, owner| lease(conn, owner, (&app, &handler, limit, now, until)))
+            .await
+    }
+
+    async fn renew(&self, ids: Vec<i64>, until: i64) -> Result<(), StoreError> {
+        self.write(move |conn, owner| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE deliveries SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, owner, until])?;
             }
-            let id: i64 = conn
-                .prepare_cached("SELECT id FROM events WHERE app = ?1 AND dedup_key = ?2")?
-                .query_row(params![event.app, &event.dedup_key[..]], |r| r.get(0))?;
-            Ok(Appended::Duplicate(id))
+            Ok(())
         })
         .await
     }
 
-    async fn pending(&self, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events
-                 WHERE status != 'done' AND status = 'pending' ORDER BY id LIMIT ?1"
-            ))?;
-            let rows = stmt.query_map([limit as i64], row_to_event)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    async fn release(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        self.write(move |conn, owner| {
+            let mut stmt = conn.prepare_cached(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, owner])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn settle(
+        &self,
+        id: i64,
+        attempts: u32,
+        outcome: Outcome,
+    ) -> Result<Settled, StoreError> {
+        self.write(move |conn, owner| settle(conn, owner, id, attempts, &outcome))
+            .await
+    }
+
+    async fn recover(&self) -> Result<u64, StoreError> {
+        if self._lock.is_none() {
+            return Ok(0);
+        }
+        self.write(|conn, _| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                     WHERE status = 'pending' AND lease_owner IS NOT NULL",
+                )?
+                .execute([])?;
+            Ok(n as u64)
         })
         .await
     }
 
     async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
-                .prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?
+                .prepare_cached(&format!(
+                    "SELECT e.id, e.app, e.kind, e.order_key, e.plaintext, e.received_at,
+                            {EVENT_STATUS}
+                     FROM events e WHERE e.id = ?1"
+                ))?
                 .query_row([id], row_to_event)
                 .optional()?)
         })
         .await
     }
 
-    async fn list(
-        &self,
-        status: Option<Status>,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(&match status {
-                Some(Status::Pending | Status::Failed) => format!(
-                    "SELECT {EVENT_COLUMNS} FROM events
-                     WHERE status != 'done' AND status = ?1 ORDER BY id DESC LIMIT ?2"
-                ),
-                _ => format!(
-                    "SELECT {EVENT_COLUMNS} FROM events
-                     WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2"
-                ),
-            })?;
-            let rows = stmt.query_map(
-                params![status.map(Status::as_str), limit as i64],
-                row_to_event,
-            )?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
-
-    async fn runs(&self, id: i64) -> Result<Vec<HandlerRun>, StoreError> {
-        self.call(move |conn| {
+    async fn deliveries(&self, event_id: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT handler, state, attempts, last_error FROM handler_runs
-                 WHERE event_id = ?1 ORDER BY handler",
+                "SELECT id, handler, status, attempts, next_at, lease_until, last_error
+                 FROM deliveries WHERE event_id = ?1 ORDER BY id",
             )?;
-            let rows = stmt.query_map([id], |row| {
-                let state: String = row.get(1)?;
-                Ok(HandlerRun {
-                    handler: row.get(0)?,
-                    state: RunState::parse(&state),
-                    attempts: row.get(2)?,
-                    last_error: row.get(3)?,
+            let rows = stmt.query_map([event_id], |r| {
+                let status = DeliveryStatus::parse(&r.get::<_, String>(2)?);
+                let pending = status == DeliveryStatus::Pending;
+                Ok(DeliveryRecord {
+                    id: r.get(0)?,
+                    handler: r.get(1)?,
+                    status,
+                    attempts: r.get(3)?,
+                    next_attempt_at: pending.then(|| r.get(4)).transpose()?,
+                    leased_until: if pending { r.get(5)? } else { None },
+                    last_error: r.get(6)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -284,80 +682,146 @@ impl Inbox for SqliteInbox {
         .await
     }
 
-    async fn record(&self, id: i64, run: HandlerRun) -> Result<(), StoreError> {
-        self.call(move |conn| record_run(conn, id, &run)).await
+    async fn list(&self, filter: EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| list(conn, &filter)).await
     }
 
-    async fn settle(
-        &self,
-        id: i64,
-        run: HandlerRun,
-        status: Option<Status>,
-    ) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            record_run(conn, id, &run)?;
-            if let Some(status) = status {
-                finish_event(conn, id, status)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn finish(&self, id: i64, status: Status) -> Result<(), StoreError> {
-        self.call(move |conn| finish_event(conn, id, status)).await
-    }
-
-    async fn retry(&self, id: i64) -> Result<bool, StoreError> {
-        self.call(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE events SET status = 'pending' WHERE id = ?1 AND status = 'failed'",
-                )?
-                .execute([id])?;
-            if changed == 0 {
-                return Ok(false);
-            }
-            conn.prepare_cached(
-                "UPDATE handler_runs SET state = 'retry', attempts = 0
-                 WHERE event_id = ?1 AND state = 'dead'",
-            )?
-            .execute([id])?;
-            Ok(true)
-        })
-        .await
-    }
-
-    async fn purge(&self, before_ms: i64) -> Result<u64, StoreError> {
-        self.call(move |conn| {
+    async fn retry(&self, filter: RetryFilter) -> Result<u64, StoreError> {
+        let now = crate::clock::now_ms();
+        self.write(move |conn, _| {
             let n = conn
                 .prepare_cached(
-                    "DELETE FROM events
-                     WHERE id < coalesce(
-                             (SELECT id FROM events WHERE received_at >= ?1 ORDER BY id LIMIT 1),
-                             (SELECT max(id) + 1 FROM events))
-                       AND status != 'pending'",
+                    "UPDATE deliveries
+                     SET status = 'pending', attempts = 0, next_at = ?3,
+                         lease_owner = NULL, lease_until = NULL
+                     WHERE status = 'dead' AND (?1 IS NULL OR event_id = ?1)
+                       AND (?2 IS NULL OR handler = ?2)",
                 )?
-                .execute([before_ms])?;
+                .execute(params![filter.event_id, filter.handler, now])?;
             Ok(n as u64)
         })
         .await
     }
 
-    async fn depth(&self) -> Result<Depth, StoreError> {
-        self.call(|conn| {
-            let count = |status: &str| -> Result<u64, StoreError> {
-                let n: i64 = conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM events WHERE status != 'done' AND status = ?1",
-                    )?
-                    .query_row([status], |r| r.get(0))?;
-                Ok(n as u64)
-            };
-            Ok(Depth {
-                pending: count("pending")?,
-                failed: count("failed")?,
+    async fn redeliver(&self, app: &str, handler: &str, since: i64) -> Result<u64, StoreError> {
+        let (app, handler) = (app.to_owned(), handler.to_owned());
+        let now = crate::clock::now_ms();
+        self.write(move |conn, _| {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO deliveries (event_id, app, handler, lane, next_at, created_at)
+                     SELECT e.id, e.app, ?2, e.order_key, ?4, ?4 FROM events e
+                     WHERE e.app = ?1 AND e.received_at >= ?3
+                       AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                       WHERE d.event_id = e.id AND d.handler = ?2)
+                     ORDER BY e.id",
+                )?
+                .execute(params![app, handler, since, now])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError> {
+        self.write(move |conn, _| {
+            // Ids grow with arrival, so everything received before `before` lies below the
+            // first id received at or after it: the scan stays within the old rows.
+            let n = conn
+                .prepare_cached(
+                    "DELETE FROM events WHERE id IN (
+                       SELECT e.id FROM events e
+                       WHERE e.id < coalesce(
+                               (SELECT id FROM events WHERE received_at >= ?1 ORDER BY id LIMIT 1),
+                               (SELECT max(id) + 1 FROM events))
+                         AND e.received_at < ?1
+                         AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                         WHERE d.event_id = e.id AND d.status != 'done')
+                       ORDER BY e.id LIMIT ?2)",
+                )?
+                .execute(params![before, batch as i64])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge_failed(&self, before: i64) -> Result<u64, StoreError> {
+        self.write(move |conn, _| {
+            let n = conn
+                .prepare_cached(
+                    "DELETE FROM events WHERE id IN (
+                       SELECT e.id FROM events e
+                       WHERE e.received_at < ?1
+                         AND EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.event_id = e.id AND d.status = 'dead')
+                         AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                         WHERE d.event_id = e.id AND d.status = 'pending'))",
+                )?
+                .execute([before])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn stats(&self, now: i64) -> Result<Stats, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT app, handler, count(*), min(created_at), 0 FROM deliveries
+                 WHERE status = 'pending' GROUP BY app, handler
+                 UNION ALL
+                 SELECT app, handler, 0, NULL, count(*) FROM deliveries
+                 WHERE status = 'dead' GROUP BY app, handler",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut handlers: Vec<HandlerGauges> = Vec::new();
+            for row in rows {
+                let (app, handler, pending, oldest, dead) = row?;
+                let at = match handlers
+                    .iter()
+                    .position(|h| h.app == app && h.handler == handler)
+                {
+                    Some(i) => i,
+                    None => {
+                        handlers.push(HandlerGauges {
+                            app,
+                            handler,
+                            ..Default::default()
+                        });
+                        handlers.len() - 1
+                    }
+                };
+                let gauges = &mut handlers[at];
+                gauges.pending += pending as u64;
+                gauges.dead += dead as u64;
+                if let Some(oldest) = oldest {
+                    gauges.oldest_pending_seconds = (now.saturating_sub(oldest) / 1000).max(0) as u64;
+                }
+            }
+            let events_pending: i64 = conn
+                .prepare_cached(
+                    "SELECT count(DISTINCT event_id) FROM deliveries WHERE status = 'pending'",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(Stats {
+                handlers,
+                events_pending: events_pending as u64,
             })
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1 FROM events LIMIT 1")?
+                .exists([])?;
+            Ok(())
         })
         .await
     }
@@ -375,26 +839,60 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn survives_reopen() {
+    async fn survives_reopen_and_one_owner_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inbox.db");
+        let owner = SqliteOptions {
+            owner: true,
+            ..Default::default()
+        };
         let id = {
-            let inbox = SqliteInbox::open(&path).unwrap();
-            let event = NewEvent {
-                app: "a".into(),
-                dedup_key: super::super::dedup_key("a", "<x/>"),
-                kind: "k".into(),
-                order_key: None,
-                plaintext: "<x/>".into(),
-                received_at: 1,
-                finished: false,
-            };
+            let inbox = SqliteInbox::open_with(&path, &owner).unwrap();
+            let err = SqliteInbox::open_with(&path, &owner).err().unwrap();
+            assert!(err.to_string().contains("another serve"), "{err}");
+            let event = super::super::contract::event("a", "<x/>", None, &["h"], true);
             match inbox.append(event).await.unwrap() {
-                Appended::New(id) => id,
+                Appended::New { id, leased } => {
+                    assert_eq!(leased.len(), 1);
+                    id
+                }
                 other => panic!("{other:?}"),
             }
         };
+        let inbox = SqliteInbox::open_with(&path, &owner).unwrap();
+        assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Pending);
+        // The lease of the dead run is taken back at start.
+        assert_eq!(inbox.recover().await.unwrap(), 1);
+        let now = crate::clock::now_ms();
+        let batch = inbox.lease("a", "h", 10, now, now + 30_000).await.unwrap();
+        assert_eq!(batch.deliveries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn migrates_a_version_one_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL,
+                   dedup_key BLOB NOT NULL, kind TEXT NOT NULL, order_key TEXT,
+                   plaintext TEXT NOT NULL, received_at INTEGER NOT NULL,
+                   status TEXT NOT NULL DEFAULT 'pending', UNIQUE (app, dedup_key));
+                 CREATE INDEX events_unfinished ON events (status, id) WHERE status != 'done';
+                 CREATE TABLE handler_runs (event_id INTEGER NOT NULL, handler TEXT NOT NULL,
+                   state TEXT NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,
+                   PRIMARY KEY (event_id, handler));
+                 INSERT INTO events (app, dedup_key, kind, plaintext, received_at, status)
+                   VALUES ('a', x'01', 'k', '<x/>', 1, 'failed');
+                 INSERT INTO handler_runs VALUES (1, 'h', 'dead', 3, 'boom');",
+            )
+            .unwrap();
+        }
         let inbox = SqliteInbox::open(&path).unwrap();
-        assert_eq!(inbox.pending(10).await.unwrap()[0].id, id);
+        assert_eq!(inbox.get(1).await.unwrap().unwrap().status, Status::Failed);
+        let d = inbox.deliveries(1).await.unwrap();
+        assert_eq!(d[0].status, DeliveryStatus::Dead);
+        assert_eq!(d[0].last_error.as_deref(), Some("boom"));
     }
 }
