@@ -9,7 +9,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wecom_callback::crypto;
-use wecom_callback::{Envelope, Event, MsgCrypt, xml};
+use wecom_callback::{Envelope, Event, MsgCrypt};
 
 const NAME: &str = "change_external_contact__add_external_contact";
 
@@ -95,9 +95,6 @@ fn benches(c: &mut Criterion) {
     });
     steps.bench_function("decrypt", |b| {
         b.iter(|| s.crypt.decrypt(black_box(&s.encrypt)).unwrap())
-    });
-    steps.bench_function("xml_parse", |b| {
-        b.iter(|| xml::parse(black_box(s.plaintext.as_bytes())).unwrap())
     });
     steps.bench_function("event_parse", |b| {
         b.iter(|| Event::parse(black_box(&s.plaintext)).unwrap())

@@ -157,6 +157,17 @@ pub enum Backend {
     Memory,
 }
 
+impl Backend {
+    /// `sqlite`, `postgres` or `memory`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Memory => "memory",
+        }
+    }
+}
+
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -734,7 +745,10 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
             &env,
         )
         .unwrap();
-        assert_eq!(c.apps[0].plugins["greeter"]["greeting"].as_str(), Some("hi"));
+        assert_eq!(
+            c.apps[0].plugins["greeter"]["greeting"].as_str(),
+            Some("hi")
+        );
     }
 
     #[test]

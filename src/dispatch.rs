@@ -100,6 +100,9 @@ struct Inner {
     /// Stops lease renewal (after the running deliveries had their grace period).
     stop_renewing: CancellationToken,
     tasks: TaskTracker,
+    /// The runtime handlers run on: the one the dispatcher started on, never an HTTP worker's
+    /// (those stop with the listener).
+    runtime: tokio::runtime::Handle,
     /// Deliveries running here (their leases are renewed; released at a forced stop).
     running: Mutex<HashSet<i64>>,
 }
@@ -219,6 +222,7 @@ impl Dispatcher {
                 stop: CancellationToken::new(),
                 stop_renewing: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                runtime: tokio::runtime::Handle::current(),
                 running: Mutex::new(HashSet::new()),
             }),
         }
@@ -309,10 +313,13 @@ impl Dispatcher {
             running.insert(delivery.id);
         }
         let this = self.clone();
-        self.inner.tasks.spawn(async move {
-            this.run(runner, delivery, event).await;
-            drop(slot);
-        });
+        self.inner.tasks.spawn_on(
+            async move {
+                this.run(runner, delivery, event).await;
+                drop(slot);
+            },
+            &self.inner.runtime,
+        );
     }
 
     /// One runner's loop: lease what its free slots can take, then wait to be woken, for the
@@ -348,10 +355,14 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         tracing::warn!(app = %runner.app, handler = %runner.name, error = %e, failures, "cannot lease deliveries");
                     }
-                    let delay = inner.settings.backoff.delay(failures).min(Duration::from_secs(5));
+                    let delay = inner
+                        .settings
+                        .backoff
+                        .delay(failures)
+                        .min(Duration::from_secs(5));
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => continue,
                         _ = inner.stop.cancelled() => return,
@@ -395,7 +406,12 @@ impl Dispatcher {
     }
 
     /// One attempt of one delivery, and its outcome recorded.
-    async fn run(&self, runner: Arc<Runner>, delivery: Delivery, event: Result<Arc<Event>, String>) {
+    async fn run(
+        &self,
+        runner: Arc<Runner>,
+        delivery: Delivery,
+        event: Result<Arc<Event>, String>,
+    ) {
         let inner = &self.inner;
         let attempt = delivery.attempts + 1;
         let result = match event {
@@ -429,7 +445,9 @@ impl Dispatcher {
             Outcome::Retry { .. } => "retry",
             Outcome::Dead { .. } => "dead",
         };
-        inner.metrics.handler_outcome(&runner.app, &runner.name, label);
+        inner
+            .metrics
+            .handler_outcome(&runner.app, &runner.name, label);
         match &outcome {
             Outcome::Done => tracing::debug!(
                 app = %runner.app, handler = %runner.name, event_id = delivery.event_id, attempt,
@@ -479,7 +497,7 @@ impl Dispatcher {
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         tracing::error!(
                             app = %runner.app, handler = %runner.name, event_id = delivery.event_id,
                             error = %e, failures, "cannot record a handler outcome; retrying"

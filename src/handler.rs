@@ -225,29 +225,29 @@ pub trait Handler: Send + Sync + 'static {
 pub async fn route(handler: &dyn Handler, ctx: &Context, event: &Event) -> HandlerResult {
     handler.on_event(ctx, event).await?;
     match event {
-            Event::Contact(e) => match e.change {
-                ContactChange::AddExternalContact => handler.on_add_external_contact(ctx, e).await,
-                ContactChange::EditExternalContact => handler.on_edit_external_contact(ctx, e).await,
-                ContactChange::AddHalfExternalContact => {
-                    handler.on_add_half_external_contact(ctx, e).await
-                }
-                ContactChange::DelExternalContact => handler.on_del_external_contact(ctx, e).await,
-                ContactChange::DelFollowUser => handler.on_del_follow_user(ctx, e).await,
-                ContactChange::TransferFail => handler.on_transfer_fail(ctx, e).await,
-                ContactChange::MsgAuditApproved => handler.on_msg_audit_approved(ctx, e).await,
-            },
-            Event::Chat(e) => match e.change {
-                ChatChange::Create => handler.on_chat_create(ctx, e).await,
-                ChatChange::Update => handler.on_chat_update(ctx, e).await,
-                ChatChange::Dismiss => handler.on_chat_dismiss(ctx, e).await,
-            },
-            Event::Tag(e) => match e.change {
-                TagChange::Create => handler.on_tag_create(ctx, e).await,
-                TagChange::Update => handler.on_tag_update(ctx, e).await,
-                TagChange::Delete => handler.on_tag_delete(ctx, e).await,
-                TagChange::Shuffle => handler.on_tag_shuffle(ctx, e).await,
-            },
-            Event::Acquisition(e) => handler.on_customer_acquisition(ctx, e).await,
-            Event::Unknown(e) => handler.on_unknown(ctx, e).await,
-        }
+        Event::Contact(e) => match e.change {
+            ContactChange::AddExternalContact => handler.on_add_external_contact(ctx, e).await,
+            ContactChange::EditExternalContact => handler.on_edit_external_contact(ctx, e).await,
+            ContactChange::AddHalfExternalContact => {
+                handler.on_add_half_external_contact(ctx, e).await
+            }
+            ContactChange::DelExternalContact => handler.on_del_external_contact(ctx, e).await,
+            ContactChange::DelFollowUser => handler.on_del_follow_user(ctx, e).await,
+            ContactChange::TransferFail => handler.on_transfer_fail(ctx, e).await,
+            ContactChange::MsgAuditApproved => handler.on_msg_audit_approved(ctx, e).await,
+        },
+        Event::Chat(e) => match e.change {
+            ChatChange::Create => handler.on_chat_create(ctx, e).await,
+            ChatChange::Update => handler.on_chat_update(ctx, e).await,
+            ChatChange::Dismiss => handler.on_chat_dismiss(ctx, e).await,
+        },
+        Event::Tag(e) => match e.change {
+            TagChange::Create => handler.on_tag_create(ctx, e).await,
+            TagChange::Update => handler.on_tag_update(ctx, e).await,
+            TagChange::Delete => handler.on_tag_delete(ctx, e).await,
+            TagChange::Shuffle => handler.on_tag_shuffle(ctx, e).await,
+        },
+        Event::Acquisition(e) => handler.on_customer_acquisition(ctx, e).await,
+        Event::Unknown(e) => handler.on_unknown(ctx, e).await,
+    }
 }

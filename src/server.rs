@@ -43,11 +43,20 @@ pub(crate) struct ServerState {
     pub(crate) api_clients: Vec<(String, crate::api::Client)>,
     /// The last store check, reused for a second so probes cannot load the store.
     pub(crate) health: Mutex<Option<(Instant, Result<(), String>)>>,
+    /// When the store last refused to store a callback (cleared by the next success).
+    pub(crate) write_failed: Mutex<Option<(Instant, String)>>,
 }
 
 impl ServerState {
     /// Whether the store answers, checked at most once a second.
     async fn store_health(&self) -> Result<(), String> {
+        if let Ok(failed) = self.write_failed.lock()
+            && let Some((at, error)) = &*failed
+            && at.elapsed() < Duration::from_secs(10)
+        {
+            self.metrics.set_store_up(false);
+            return Err(format!("the store refuses writes: {error}"));
+        }
         if let Ok(cached) = self.health.lock()
             && let Some((at, result)) = &*cached
             && at.elapsed() < Duration::from_secs(1)
@@ -87,7 +96,9 @@ pub(crate) fn configure_callbacks(
 }
 
 /// Register `/healthz` and `/metrics`.
-pub(crate) fn configure_admin(state: web::Data<ServerState>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+pub(crate) fn configure_admin(
+    state: web::Data<ServerState>,
+) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(state.clone())
             .route("/healthz", web::get().to(healthz))
@@ -165,7 +176,14 @@ async fn receive(
         }
     };
     let kind = event.kind();
-    let outcome = match state.intake.accept(&app.name, plaintext, event).await {
+    let accepted = state.intake.accept(&app.name, plaintext, event).await;
+    if let Ok(mut failed) = state.write_failed.lock() {
+        *failed = accepted
+            .as_ref()
+            .err()
+            .map(|e| (Instant::now(), e.to_string()));
+    }
+    let outcome = match accepted {
         Ok(Accepted::Stored(id)) => {
             tracing::info!(app = %app.name, event_id = id, kind = %Escaped(&kind), "callback stored");
             "stored"
@@ -209,11 +227,8 @@ async fn healthz(state: web::Data<ServerState>) -> HttpResponse {
 /// GET /metrics: Prometheus text.
 async fn metrics(state: web::Data<ServerState>) -> HttpResponse {
     if state.store_health().await.is_ok()
-        && let Ok(Ok(stats)) = tokio::time::timeout(
-            Duration::from_secs(2),
-            state.intake.inbox().stats(now_ms()),
-        )
-        .await
+        && let Ok(Ok(stats)) =
+            tokio::time::timeout(Duration::from_secs(2), state.intake.inbox().stats(now_ms())).await
     {
         state
             .metrics

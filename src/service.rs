@@ -276,6 +276,7 @@ impl Service {
             metrics,
             api_clients,
             health: Mutex::new(None),
+            write_failed: Mutex::new(None),
         });
         let callbacks = crate::server::configure_callbacks(
             Arc::new(routes),

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use common::*;
 use wecom_callback::store::{
-    Appended, HandlerRun, Inbox, NewEvent, RunState, SqliteInbox, Status, dedup_key,
+    Appended, Inbox, NewDelivery, NewEvent, Outcome, SqliteInbox, dedup_key,
 };
 
 fn bin() -> Command {
@@ -128,7 +128,12 @@ fn decrypt_official_vector_a() {
 fn check_config_names_the_problem() {
     let o = run(&["check-config", "--config", &example_config()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains(": ok (1 app: contacts at /callback/contacts"));
+    assert!(
+        stdout(&o).contains(": ok (1 app; store: sqlite)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("contacts at /callback/contacts: no plug-ins"));
 
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
@@ -191,8 +196,7 @@ fn replay_runs_fixtures_through_the_configured_handlers() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o)
-            .contains("change_external_contact/add_external_contact (no handlers configured)")
+        stdout(&o).contains("change_external_contact/add_external_contact (no handler takes it)")
     );
 }
 
@@ -210,15 +214,19 @@ async fn events_list_show_and_retry() {
     let xml = fixture("change_external_contact__add_external_contact.xml");
     let id = {
         let inbox = SqliteInbox::open(&db).unwrap();
-        let Appended::New(id) = inbox
+        let Appended::New { id, leased } = inbox
             .append(NewEvent {
                 app: "contacts".into(),
                 dedup_key: dedup_key("contacts", &xml),
                 kind: "change_external_contact/add_external_contact".into(),
-                order_key: None,
+                lane: None,
                 plaintext: xml.clone(),
                 received_at: 1,
-                finished: false,
+                deliveries: vec![NewDelivery {
+                    handler: "welcome".into(),
+                    lease: true,
+                }],
+                lease_until: i64::MAX,
             })
             .await
             .unwrap()
@@ -226,18 +234,15 @@ async fn events_list_show_and_retry() {
             panic!("new")
         };
         inbox
-            .record(
-                id,
-                HandlerRun {
-                    handler: "welcome".into(),
-                    state: RunState::Dead,
-                    attempts: 1,
-                    last_error: Some("welcome_code expired".into()),
+            .settle(
+                leased[0].id,
+                1,
+                Outcome::Dead {
+                    error: "welcome_code expired".into(),
                 },
             )
             .await
             .unwrap();
-        inbox.finish(id, Status::Failed).await.unwrap();
         id
     };
     let config = config.display().to_string();
@@ -253,7 +258,9 @@ async fn events_list_show_and_retry() {
         shown["event"]["welcome_code"],
         xml_value(&xml, "WelcomeCode")
     );
-    assert_eq!(shown["handlers"][0]["last_error"], "welcome_code expired");
+    assert_eq!(shown["deliveries"][0]["handler"], "welcome");
+    assert_eq!(shown["deliveries"][0]["status"], "dead");
+    assert_eq!(shown["deliveries"][0]["last_error"], "welcome_code expired");
 
     let o = run(&["events", "--config", &config, "retry", "--failed"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -53,7 +53,7 @@ token = "{TOKEN}"
 encoding_aes_key = "{AES_KEY}"
 [[apps.forward]]
 url = "{sink}/events"
-secret = "s3cret"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 "#,
             db = dir.path().join("inbox.db").display(),
             sink = sink.uri(),
@@ -122,7 +122,7 @@ secret = "s3cret"
     for secret in [
         TOKEN,
         AES_KEY,
-        "s3cret",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "CBAtZCAy5jv0Fj",
         "wmqfKbDgAAj3lR0",
         "<xml>",
@@ -134,7 +134,7 @@ secret = "s3cret"
         .iter()
         .map(|r| {
             r.headers
-                .get("x-wecom-callback-event-id")
+                .get("webhook-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned()
@@ -147,11 +147,15 @@ secret = "s3cret"
         "every event delivered exactly once: {ids:?}"
     );
     assert_eq!(distinct.len(), total);
+    let key =
+        wecom_callback::plugins::WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
     for r in &delivered {
-        let signature = r.headers.get("x-wecom-callback-signature").unwrap();
+        let header = |name: &str| r.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        let timestamp: i64 = header("webhook-timestamp").parse().unwrap();
         assert_eq!(
-            signature.to_str().unwrap(),
-            wecom_callback::plugins::forward_signature("s3cret", &r.body)
+            header("webhook-signature"),
+            key.sign(&header("webhook-id"), timestamp, &r.body)
         );
     }
 }

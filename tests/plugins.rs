@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use wecom_callback::Service;
-use wecom_callback::store::{Inbox, MemoryInbox, Status};
+use wecom_callback::store::{EventFilter, Inbox, MemoryInbox, Status};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -127,12 +127,16 @@ async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
             json!({"userid": "zhangsan", "external_userid": "wmSpring", "add_tag": ["etAAAA", "etBBBB"]})
         ]
     );
-    assert_eq!(inbox.depth().await.unwrap().failed, 0);
+    let stats = inbox.stats(0).await.unwrap();
+    assert!(stats.handlers.iter().all(|h| h.dead == 0), "{stats:?}");
     running.stop().await;
 }
 
+/// WeCom refusing a code (41051: the customer already chatted) makes the delivery dead at
+/// once. A `CreateTime` far in the past — a server clock ahead of WeCom's, or a replayed
+/// capture — does not: the code's age is judged by when we received the event.
 #[tokio::test]
-async fn expired_or_refused_welcome_codes_become_dead_letters() {
+async fn refused_welcome_codes_become_dead_letters_and_old_create_times_are_sent() {
     let api = fake_api().await;
     Mock::given(method("POST"))
         .and(path("/cgi-bin/externalcontact/send_welcome_msg"))
@@ -150,31 +154,84 @@ async fn expired_or_refused_welcome_codes_become_dead_letters() {
     let base = format!("http://{}", running.addr());
     let client = reqwest::Client::new();
 
-    let expired = new_customer("wmOld", "CODE-OLD", "teststate", now() - 60);
-    assert_eq!(post(&client, &base, &seal(&expired, "e")).await.0, 200);
+    let skewed = new_customer("wmOld", "CODE-OLD", "teststate", now() - 60);
+    assert_eq!(post(&client, &base, &seal(&skewed, "e")).await.0, 200);
     let chatting = new_customer("wmChatting", "CODE-CHAT", "teststate", now());
     assert_eq!(post(&client, &base, &seal(&chatting, "c")).await.0, 200);
 
+    let failed_events = || async {
+        inbox
+            .list(EventFilter {
+                status: Some(Status::Failed),
+                handler: None,
+                limit: 10,
+            })
+            .await
+            .unwrap()
+    };
     for _ in 0..500 {
-        if inbox.depth().await.unwrap().failed == 2 {
+        if failed_events().await.len() == 2 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let failed = inbox.list(Some(Status::Failed), 10).await.unwrap();
+    let failed = failed_events().await;
     assert_eq!(failed.len(), 2);
-    let mut reasons = Vec::new();
     for event in &failed {
-        let runs = inbox.runs(event.id).await.unwrap();
-        let welcome = runs.iter().find(|r| r.handler == "welcome").unwrap();
+        let deliveries = inbox.deliveries(event.id).await.unwrap();
+        let welcome = deliveries.iter().find(|r| r.handler == "welcome").unwrap();
         assert_eq!(welcome.attempts, 1, "permanent failures are not retried");
-        reasons.push(welcome.last_error.clone().unwrap_or_default());
+        let reason = welcome.last_error.clone().unwrap_or_default();
+        assert!(reason.contains("errcode 41051"), "{reason}");
     }
-    reasons.sort();
-    assert!(reasons[0].contains("errcode 41051"), "{reasons:?}");
-    assert!(reasons[1].contains("welcome_code expired"), "{reasons:?}");
-    let sent = requests_to(&api, "send_welcome_msg").await;
-    assert_eq!(sent.len(), 1, "the expired code is never sent");
-    assert_eq!(sent[0]["welcome_code"], "CODE-CHAT");
+    let mut codes: Vec<String> = requests_to(&api, "send_welcome_msg")
+        .await
+        .iter()
+        .map(|r| r["welcome_code"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    codes.sort();
+    assert_eq!(codes, ["CODE-CHAT", "CODE-OLD"]);
     running.stop().await;
+}
+
+/// A delivery that starts more than 20 s after we received the event (it waited behind a
+/// failing earlier event of the customer, or the service was down) is dead at once, without a
+/// call: the code has expired.
+#[tokio::test]
+async fn welcome_codes_received_over_20_seconds_ago_are_not_sent() {
+    use wecom_callback::plugins::{Welcome, WelcomeSettings};
+    use wecom_callback::{Context, Handler, HandlerError};
+    let api = fake_api().await;
+    let client = wecom_callback::Client::builder()
+        .corp_id(CORP_ID)
+        .secret("app-secret")
+        .base_url(api.uri())
+        .build()
+        .unwrap();
+    let welcome = Welcome::new(
+        WelcomeSettings {
+            text: Some("hi".into()),
+            ..Default::default()
+        },
+        "apps[0].welcome",
+    )
+    .unwrap();
+    let event =
+        wecom_callback::Event::parse(&new_customer("wmLate", "CODE-LATE", "s", now())).unwrap();
+    let wecom_callback::Event::Contact(contact) = &event else {
+        panic!("a contact event")
+    };
+    let late =
+        Context::new("contacts", Some(client)).with_received_at(wecom_callback_now_ms() - 21_000);
+    let err = welcome
+        .on_add_external_contact(&late, contact)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert!(requests_to(&api, "send_welcome_msg").await.is_empty());
+}
+
+fn wecom_callback_now_ms() -> i64 {
+    now() * 1000
 }

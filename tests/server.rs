@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use wecom_callback::callback;
-use wecom_callback::store::{Inbox, MemoryInbox, Status};
+use wecom_callback::store::{EventFilter, Inbox, MemoryInbox, RetryFilter, Status};
 use wecom_callback::{Running, Service};
 
 async fn start(recorder: &Recorder, inbox: Arc<MemoryInbox>) -> (Running, String) {
@@ -74,7 +74,7 @@ async fn every_fixture_is_handled_exactly_once_despite_retries() {
     let mut ids: Vec<i64> = seen.iter().map(|s| s.0).collect();
     ids.dedup();
     assert_eq!(ids.len(), fixtures.len());
-    assert_eq!(inbox.depth().await.unwrap().pending, 0);
+    assert_eq!(inbox.stats(0).await.unwrap().events_pending, 0);
     running.stop().await;
 }
 
@@ -243,7 +243,14 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
         .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(
-        inbox.list(None, 100).await.unwrap().len(),
+        inbox
+            .list(EventFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
         0,
         "nothing stored"
     );
@@ -294,8 +301,8 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
     }
     assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Failed);
     assert_eq!(good.seen().len(), 1, "the good handler ran once");
-    let runs = inbox.runs(id).await.unwrap();
-    let broken_run = runs.iter().find(|r| r.handler == "broken").unwrap();
+    let deliveries = inbox.deliveries(id).await.unwrap();
+    let broken_run = deliveries.iter().find(|r| r.handler == "broken").unwrap();
     assert_eq!(broken_run.attempts, 3);
     assert!(
         broken_run
@@ -312,14 +319,21 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("wecom_callback_dead_letters 1"),
+        metrics.contains(r#"wecom_callback_dead_letters{app="contacts",handler="broken"} 1"#),
         "{metrics}"
     );
     assert!(metrics.contains("outcome=\"stored\""), "{metrics}");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
 
-    assert!(inbox.retry(id).await.unwrap());
+    let retried = inbox
+        .retry(RetryFilter {
+            event_id: Some(id),
+            handler: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
     eventually(|| true).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -353,62 +367,45 @@ async fn one_customer_in_order() {
     running.stop().await;
 }
 
-/// An inbox that cannot store: the server answers 503 (so WeCom retries) and /healthz says so.
+/// A store that cannot write (another process holds SQLite's write lock): the server answers
+/// 503 (so WeCom retries) well within WeCom's 5 s, `/healthz` says so, and both recover when
+/// the lock is released.
 #[tokio::test]
 async fn store_unavailable_is_503() {
-    use wecom_callback::store::{Appended, Depth, HandlerRun, NewEvent, StoreError, StoredEvent};
-    struct Broken;
-    #[wecom_callback::async_trait]
-    impl Inbox for Broken {
-        async fn append(&self, _: NewEvent) -> Result<Appended, StoreError> {
-            Err(StoreError("disk full".into()))
-        }
-        async fn pending(&self, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn get(&self, _: i64) -> Result<Option<StoredEvent>, StoreError> {
-            Ok(None)
-        }
-        async fn list(&self, _: Option<Status>, _: usize) -> Result<Vec<StoredEvent>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn runs(&self, _: i64) -> Result<Vec<HandlerRun>, StoreError> {
-            Ok(Vec::new())
-        }
-        async fn record(&self, _: i64, _: HandlerRun) -> Result<(), StoreError> {
-            Ok(())
-        }
-        async fn finish(&self, _: i64, _: Status) -> Result<(), StoreError> {
-            Ok(())
-        }
-        async fn retry(&self, _: i64) -> Result<bool, StoreError> {
-            Ok(false)
-        }
-        async fn purge(&self, _: i64) -> Result<u64, StoreError> {
-            Ok(0)
-        }
-        async fn depth(&self) -> Result<Depth, StoreError> {
-            Err(StoreError("disk full".into()))
-        }
-    }
-    let running = Service::new(config("", ""))
-        .handler(Recorder::default())
-        .with_inbox(Arc::new(Broken))
-        .start()
-        .await
-        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inbox.db");
+    let running = Service::new(config(
+        &format!(
+            "[store]\nbackend = \"sqlite\"\npath = {:?}\n",
+            path.display().to_string()
+        ),
+        "",
+    ))
+    .handler(Recorder::default())
+    .start()
+    .await
+    .unwrap();
     let base = format!("http://{}", running.addr());
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let sealed = seal(
         &fixture("change_external_contact__add_external_contact.xml"),
         "x",
     );
+    let started = Instant::now();
     let (status, body) = post(&reqwest::Client::new(), &base, &sealed).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         (status, body.as_str()),
-        (503, "inbox unavailable, retry later")
+        (503, "store unavailable, retry later")
     );
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 503);
+    holder.execute_batch("COMMIT").unwrap();
+    let (status, _) = post(&reqwest::Client::new(), &base, &sealed).await;
+    assert_eq!(status, 200);
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
     running.stop().await;
 }
 
@@ -426,7 +423,7 @@ async fn stop_lets_running_handlers_finish() {
         fn name(&self) -> &str {
             "slow"
         }
-        async fn handle(
+        async fn on_event(
             &self,
             ctx: &wecom_callback::Context,
             _: &wecom_callback::Event,
@@ -465,6 +462,13 @@ async fn stop_lets_running_handlers_finish() {
         1,
         "the running handler finished, the queued ones did not start"
     );
-    let pending = inbox.pending(10).await.unwrap();
-    assert_eq!(pending.len(), 2, "the rest stay in the inbox");
+    let pending = inbox
+        .list(EventFilter {
+            status: Some(Status::Pending),
+            handler: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 2, "the rest stay in the store");
 }

@@ -203,7 +203,10 @@ async fn retry(
             })
             .await?;
         if n > 0 {
-            println!("{id}: {n} dead deliver{} pending again", if n == 1 { "y" } else { "ies" });
+            println!(
+                "{id}: {n} dead deliver{} pending again",
+                if n == 1 { "y" } else { "ies" }
+            );
         } else {
             missing.push(id.to_string());
         }

@@ -259,11 +259,7 @@ pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usiz
     let index = match app {
         Some(name) => {
             config.app(name)?;
-            config
-                .apps
-                .iter()
-                .position(|a| a.name == name)
-                .unwrap_or(0)
+            config.apps.iter().position(|a| a.name == name).unwrap_or(0)
         }
         None if config.apps.len() == 1 => 0,
         None => {

@@ -135,11 +135,11 @@ pub(crate) fn check_config(path: &Path) -> CliResult {
     let config = Config::load(path)?;
     let apps = crate::service::Service::new(config.clone()).handlers()?;
     println!(
-        "{}: ok ({} app{}; store: {:?})",
+        "{}: ok ({} app{}; store: {})",
         path.display(),
         config.apps.len(),
         if config.apps.len() == 1 { "" } else { "s" },
-        config.store.backend
+        config.store.backend.as_str()
     );
     for app in &config.apps {
         let plugins: Vec<String> = apps

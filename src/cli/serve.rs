@@ -116,7 +116,9 @@ async fn report_when_finished(
         let mut unfinished = false;
         for id in &ids {
             let deliveries = inbox.deliveries(*id).await?;
-            unfinished |= deliveries.iter().any(|d| d.status == DeliveryStatus::Pending);
+            unfinished |= deliveries
+                .iter()
+                .any(|d| d.status == DeliveryStatus::Pending);
         }
         if !unfinished || tokio::time::Instant::now() >= deadline {
             break;

@@ -209,7 +209,13 @@ mod tests {
         let err = WebhookSecret::parse("hunter2hunter2hunter2").unwrap_err();
         assert!(err.contains("whsec_"), "{err}");
         assert!(!err.contains("hunter2"));
-        assert!(format!("{:?}", WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()).contains("redacted"));
+        assert!(
+            format!(
+                "{:?}",
+                WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+            )
+            .contains("redacted")
+        );
     }
 
     #[test]
@@ -218,6 +224,9 @@ mod tests {
             redact_url("https://user:pw@hooks.example.com:8443/in?token=abc#x"),
             "https://…@hooks.example.com:8443/in?…"
         );
-        assert_eq!(redact_url("http://127.0.0.1:9000/e"), "http://127.0.0.1:9000/e");
+        assert_eq!(
+            redact_url("http://127.0.0.1:9000/e"),
+            "http://127.0.0.1:9000/e"
+        );
     }
 }

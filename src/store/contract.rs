@@ -39,7 +39,11 @@ fn new(appended: Appended) -> (i64, Vec<Delivery>) {
 }
 
 fn ids(batch: &LeaseBatch) -> Vec<i64> {
-    batch.deliveries.iter().map(|l| l.delivery.event_id).collect()
+    batch
+        .deliveries
+        .iter()
+        .map(|l| l.delivery.event_id)
+        .collect()
 }
 
 /// Run every check against `inbox`, which must be empty.
@@ -73,7 +77,10 @@ async fn intake_and_dedup(inbox: &dyn Inbox) {
         .unwrap());
     assert!(other > id, "ids grow in arrival order");
     assert!(leased.is_empty(), "not asked to lease");
-    let (none, _) = new(inbox.append(event("app", "<none/>", None, &[], true)).await.unwrap());
+    let (none, _) = new(inbox
+        .append(event("app", "<none/>", None, &[], true))
+        .await
+        .unwrap());
     assert_eq!(
         inbox.get(none).await.unwrap().unwrap().status,
         Status::Done,
@@ -84,7 +91,10 @@ async fn intake_and_dedup(inbox: &dyn Inbox) {
     }
     assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Done);
     let now = now_ms();
-    let batch = inbox.lease("other", "h1", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("other", "h1", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![other]);
     assert_eq!(batch.deliveries[0].plaintext, "<a/>");
     inbox
@@ -125,7 +135,10 @@ async fn lanes_keep_arrival_order(inbox: &dyn Inbox) {
     assert!(l2.is_empty(), "an earlier delivery of the lane is pending");
     assert_eq!(lf.len(), 1, "no lane, no wait");
     let now = now_ms();
-    let batch = inbox.lease("lanes", "h", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("lanes", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert!(batch.deliveries.is_empty(), "{:?}", ids(&batch));
     inbox.settle(lf[0].id, 1, Outcome::Done).await.unwrap();
 
@@ -143,7 +156,10 @@ async fn lanes_keep_arrival_order(inbox: &dyn Inbox) {
         .await
         .unwrap();
     assert!(settled.recorded);
-    let batch = inbox.lease("lanes", "h", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("lanes", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert!(batch.deliveries.is_empty(), "{:?}", ids(&batch));
     assert_eq!(batch.next_due, Some(retry_at));
     let later = retry_at + 1;
@@ -166,14 +182,20 @@ async fn lanes_keep_arrival_order(inbox: &dyn Inbox) {
         .await
         .unwrap();
     assert!(settled.lane_has_more);
-    let batch = inbox.lease("lanes", "h", 10, later, later + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("lanes", "h", 10, later, later + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![e2]);
     let settled = inbox
         .settle(batch.deliveries[0].delivery.id, 1, Outcome::Done)
         .await
         .unwrap();
     assert!(settled.lane_has_more);
-    let batch = inbox.lease("lanes", "h", 10, later, later + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("lanes", "h", 10, later, later + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![e3]);
     let settled = inbox
         .settle(batch.deliveries[0].delivery.id, 1, Outcome::Done)
@@ -191,7 +213,10 @@ async fn leases_expire_and_release(inbox: &dyn Inbox) {
         .unwrap());
     let now = now_ms();
     // Held: nobody else takes it.
-    let batch = inbox.lease("leases", "h", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("leases", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert!(batch.deliveries.is_empty());
     // Expired: anyone takes it over.
     let after = now + 31_000;
@@ -201,7 +226,10 @@ async fn leases_expire_and_release(inbox: &dyn Inbox) {
         .unwrap();
     assert_eq!(ids(&batch), vec![id]);
     // Renewed: held again.
-    inbox.renew(vec![leased[0].id], after + 60_000).await.unwrap();
+    inbox
+        .renew(vec![leased[0].id], after + 60_000)
+        .await
+        .unwrap();
     let batch = inbox
         .lease("leases", "h", 10, after + 31_000, after + 60_000)
         .await
@@ -209,14 +237,23 @@ async fn leases_expire_and_release(inbox: &dyn Inbox) {
     assert!(batch.deliveries.is_empty());
     // Released: runnable at once.
     inbox.release(vec![leased[0].id]).await.unwrap();
-    let batch = inbox.lease("leases", "h", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("leases", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![id]);
     inbox.release(vec![leased[0].id]).await.unwrap();
     // Settling without the lease records nothing.
     let settled = inbox.settle(leased[0].id, 1, Outcome::Done).await.unwrap();
     assert!(!settled.recorded);
-    assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Pending);
-    let batch = inbox.lease("leases", "h", 1, now, now + 30_000).await.unwrap();
+    assert_eq!(
+        inbox.get(id).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    let batch = inbox
+        .lease("leases", "h", 1, now, now + 30_000)
+        .await
+        .unwrap();
     inbox
         .settle(batch.deliveries[0].delivery.id, 1, Outcome::Done)
         .await
@@ -266,12 +303,20 @@ async fn operators(inbox: &dyn Inbox) {
         .iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(failed_ids.first(), Some(&failed), "newest first: {failed_ids:?}");
+    assert_eq!(
+        failed_ids.first(),
+        Some(&failed),
+        "newest first: {failed_ids:?}"
+    );
     assert!(!failed_ids.contains(&pending));
     let all = inbox.list(list(None, None)).await.unwrap();
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
     assert_eq!(
-        inbox.list(list(Some(Status::Pending), Some("a"))).await.unwrap()[0].id,
+        inbox
+            .list(list(Some(Status::Pending), Some("a")))
+            .await
+            .unwrap()[0]
+            .id,
         pending
     );
     assert!(
@@ -297,7 +342,11 @@ async fn operators(inbox: &dyn Inbox) {
     assert!(inbox.get(failed).await.unwrap().is_some());
     assert!(inbox.get(pending).await.unwrap().is_some());
     assert!(
-        inbox.list(list(Some(Status::Done), None)).await.unwrap().is_empty(),
+        inbox
+            .list(list(Some(Status::Done), None))
+            .await
+            .unwrap()
+            .is_empty(),
         "finished events are purged"
     );
     // A purged event's dedup key is gone with it.
@@ -318,9 +367,15 @@ async fn operators(inbox: &dyn Inbox) {
         .await
         .unwrap();
     assert_eq!(retried, 1);
-    assert_eq!(inbox.get(failed).await.unwrap().unwrap().status, Status::Pending);
+    assert_eq!(
+        inbox.get(failed).await.unwrap().unwrap().status,
+        Status::Pending
+    );
     let now = now_ms();
-    let batch = inbox.lease("ops", "a", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("ops", "a", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![failed, pending]);
     assert_eq!(batch.deliveries[0].delivery.attempts, 0);
     inbox
@@ -343,7 +398,10 @@ async fn operators(inbox: &dyn Inbox) {
     assert_eq!(made, 2);
     assert_eq!(inbox.redeliver("ops", "c", 0).await.unwrap(), 0);
     let now = now_ms();
-    let batch = inbox.lease("ops", "c", 10, now, now + 30_000).await.unwrap();
+    let batch = inbox
+        .lease("ops", "c", 10, now, now + 30_000)
+        .await
+        .unwrap();
     assert_eq!(ids(&batch), vec![failed, pending]);
     for l in &batch.deliveries {
         inbox.settle(l.delivery.id, 1, Outcome::Done).await.unwrap();

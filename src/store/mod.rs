@@ -313,12 +313,8 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// Record an attempt of a delivery this instance leased: `attempts` is the count including
     /// it. Clears the lease.
-    async fn settle(
-        &self,
-        id: i64,
-        attempts: u32,
-        outcome: Outcome,
-    ) -> Result<Settled, StoreError>;
+    async fn settle(&self, id: i64, attempts: u32, outcome: Outcome)
+    -> Result<Settled, StoreError>;
 
     /// At start: take back leases that can only be orphans of an earlier run of this same
     /// instance (the SQLite backend, which one `serve` owns, releases them all; a shared

@@ -512,10 +512,9 @@ fn settle(
              WHERE id = ?1 AND lease_owner = ?2
              RETURNING app, handler, lane, event_id",
         )?
-        .query_row(
-            params![id, owner, status, attempts, next_at, error],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .query_row(params![id, owner, status, attempts, next_at, error], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let Some((app, handler, lane, event_id)) = updated else {
         return Ok(Settled {
@@ -801,7 +800,8 @@ impl Inbox for SqliteInbox {
                 gauges.pending += pending as u64;
                 gauges.dead += dead as u64;
                 if let Some(oldest) = oldest {
-                    gauges.oldest_pending_seconds = (now.saturating_sub(oldest) / 1000).max(0) as u64;
+                    gauges.oldest_pending_seconds =
+                        (now.saturating_sub(oldest) / 1000).max(0) as u64;
                 }
             }
             let events_pending: i64 = conn
@@ -860,7 +860,10 @@ mod tests {
             }
         };
         let inbox = SqliteInbox::open_with(&path, &owner).unwrap();
-        assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Pending);
+        assert_eq!(
+            inbox.get(id).await.unwrap().unwrap().status,
+            Status::Pending
+        );
         // The lease of the dead run is taken back at start.
         assert_eq!(inbox.recover().await.unwrap(), 1);
         let now = crate::clock::now_ms();

@@ -13,15 +13,19 @@ pub const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 pub const CORP_ID: &str = "wx5823bf96d3bd56c7";
 
 /// A config with one app `contacts` at `/callback/contacts`; `extra` is appended to `[[apps]]`
-/// and `top` goes before it.
+/// and `top` goes before it (the memory store unless `top` has a `[store]`).
 pub fn config(top: &str, extra: &str) -> Config {
+    let store = if top.contains("[store]") {
+        ""
+    } else {
+        "[store]\nbackend = \"memory\""
+    };
     let text = format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 shutdown_timeout = "2s"
-[store]
-backend = "memory"
+{store}
 [dispatch]
 backoff_base = "10ms"
 backoff_max = "50ms"
@@ -130,7 +134,7 @@ impl Handler for Recorder {
         }
     }
 
-    async fn handle(&self, ctx: &Context, event: &Event) -> HandlerResult {
+    async fn on_event(&self, ctx: &Context, event: &Event) -> HandlerResult {
         if ctx.attempt <= self.fail_first {
             return Err(HandlerError::transient(format!(
                 "attempt {} fails",
