@@ -296,6 +296,16 @@ impl Dispatcher {
         }
     }
 
+    /// Every configured (app, handler).
+    pub fn handlers(&self) -> Vec<(String, String)> {
+        self.inner
+            .apps
+            .values()
+            .flatten()
+            .map(|r| (r.app.to_string(), r.name.to_string()))
+            .collect()
+    }
+
     fn wake_all(&self) {
         for runner in self.inner.apps.values().flatten() {
             runner.wake.notify_one();

@@ -81,6 +81,11 @@ impl Intake {
         }
     }
 
+    /// Every configured (app, handler).
+    pub fn handlers(&self) -> Vec<(String, String)> {
+        self.dispatcher.handlers()
+    }
+
     /// The store events go to.
     pub fn inbox(&self) -> &Arc<dyn Inbox> {
         &self.inbox

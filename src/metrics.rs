@@ -179,7 +179,11 @@ impl Metrics {
     }
 
     /// Set the delivery gauges of every (app, handler) and the count of unfinished events.
+    /// Series of (app, handler) pairs not in `handlers` are removed.
     pub fn set_deliveries(&self, handlers: &[HandlerGauges], events_pending: u64) {
+        self.inner.deliveries_pending.clear();
+        self.inner.oldest_pending.clear();
+        self.inner.dead_letters.clear();
         for h in handlers {
             let labels = vec![("app", h.app.clone()), ("handler", h.handler.clone())];
             let inner = &self.inner;

@@ -230,9 +230,18 @@ async fn metrics(state: web::Data<ServerState>) -> HttpResponse {
         && let Ok(Ok(stats)) =
             tokio::time::timeout(Duration::from_secs(2), state.intake.inbox().stats(now_ms())).await
     {
-        state
-            .metrics
-            .set_deliveries(&stats.handlers, stats.events_pending);
+        // Every configured handler has its series, at zero when the store has nothing of it.
+        let mut gauges = stats.handlers;
+        for (app, handler) in state.intake.handlers() {
+            if !gauges.iter().any(|g| g.app == app && g.handler == handler) {
+                gauges.push(crate::metrics::HandlerGauges {
+                    app,
+                    handler,
+                    ..Default::default()
+                });
+            }
+        }
+        state.metrics.set_deliveries(&gauges, stats.events_pending);
     }
     for (app, client) in &state.api_clients {
         state.metrics.set_api_calls(app, client.call_counts());

@@ -16,6 +16,7 @@ mod header;
 mod json;
 mod unknown;
 
+pub use crate::xml::Value;
 pub use acquisition::{AcquisitionChange, AcquisitionEvent};
 pub use chat::{ChatChange, ChatEvent};
 pub use contact::{ContactChange, ContactEvent};

@@ -407,6 +407,38 @@ async fn operators(inbox: &dyn Inbox) {
         inbox.settle(l.delivery.id, 1, Outcome::Done).await.unwrap();
     }
 
+    // A redelivered older event runs before the newer one already waiting in its lane.
+    let (older, _) = new(inbox
+        .append(event("late", "<o/>", Some("Q"), &[], false))
+        .await
+        .unwrap());
+    let (newer, _) = new(inbox
+        .append(event("late", "<n/>", Some("Q"), &["h"], false))
+        .await
+        .unwrap());
+    assert_eq!(inbox.redeliver("late", "h", 0).await.unwrap(), 1);
+    let now = now_ms();
+    let batch = inbox
+        .lease("late", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&batch), vec![older]);
+    let settled = inbox
+        .settle(batch.deliveries[0].delivery.id, 1, Outcome::Done)
+        .await
+        .unwrap();
+    assert!(settled.lane_has_more);
+    let now = now_ms();
+    let batch = inbox
+        .lease("late", "h", 10, now, now + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(ids(&batch), vec![newer]);
+    inbox
+        .settle(batch.deliveries[0].delivery.id, 1, Outcome::Done)
+        .await
+        .unwrap();
+
     assert_eq!(inbox.purge_failed(now_ms() + 1000).await.unwrap(), 2);
     assert!(inbox.get(failed).await.unwrap().is_none());
     inbox.ping().await.unwrap();

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
-    LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError,
-    StoredEvent,
+    LANE_WAIT, LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status,
+    StoreError, StoredEvent,
 };
 
 struct EventRow {
@@ -131,11 +131,11 @@ impl Inbox for MemoryInbox {
         s.keys.insert(key, id);
         let mut leased = Vec::new();
         for delivery in &event.deliveries {
-            let lease = delivery.lease
-                && match &event.lane {
-                    Some(lane) => !s.lane_busy(&event.app, &delivery.handler, lane, id),
-                    None => true,
-                };
+            let waits = event
+                .lane
+                .as_deref()
+                .is_some_and(|lane| s.lane_busy(&event.app, &delivery.handler, lane, id));
+            let lease = delivery.lease && !waits;
             s.next_delivery += 1;
             let delivery_id = s.next_delivery;
             s.deliveries.insert(
@@ -147,7 +147,7 @@ impl Inbox for MemoryInbox {
                     lane: event.lane.clone(),
                     status: DeliveryStatus::Pending,
                     attempts: 0,
-                    next_at: event.received_at,
+                    next_at: if waits { LANE_WAIT } else { event.received_at },
                     lease: lease.then(|| (self.owner.clone(), event.lease_until)),
                     last_error: None,
                     created_at: event.received_at,
@@ -230,6 +230,7 @@ impl Inbox for MemoryInbox {
                     && d.app == app
                     && d.handler == handler
                     && d.next_at > now
+                    && d.next_at < LANE_WAIT
             })
             .map(|d| d.next_at)
             .min();
@@ -299,16 +300,30 @@ impl Inbox for MemoryInbox {
         let finished = d.status != DeliveryStatus::Pending;
         let (app, handler, lane, event_id) =
             (d.app.clone(), d.handler.clone(), d.lane.clone(), d.event_id);
-        let lane_has_more = finished
-            && lane.as_deref().is_some_and(|lane| {
-                s.deliveries.values().any(|o| {
-                    o.status == DeliveryStatus::Pending
-                        && o.app == app
-                        && o.handler == handler
-                        && o.lane.as_deref() == Some(lane)
-                        && o.event_id > event_id
-                })
-            });
+        // The lane's next delivery is due now that this one is finished.
+        let next = if finished {
+            lane.as_deref().and_then(|lane| {
+                s.deliveries
+                    .iter_mut()
+                    .filter(|(_, o)| {
+                        o.status == DeliveryStatus::Pending
+                            && o.app == app
+                            && o.handler == handler
+                            && o.lane.as_deref() == Some(lane)
+                            && o.event_id > event_id
+                    })
+                    .min_by_key(|(_, o)| o.event_id)
+                    .map(|(_, o)| o)
+            })
+        } else {
+            None
+        };
+        let lane_has_more = next.is_some();
+        if let Some(next) = next
+            && next.next_at == LANE_WAIT
+        {
+            next.next_at = crate::clock::now_ms();
+        }
         Ok(Settled {
             recorded: true,
             lane_has_more,
@@ -336,7 +351,7 @@ impl Inbox for MemoryInbox {
                     handler: d.handler.clone(),
                     status: d.status,
                     attempts: d.attempts,
-                    next_attempt_at: pending.then_some(d.next_at),
+                    next_attempt_at: pending.then_some(d.next_at).filter(|at| *at != LANE_WAIT),
                     leased_until: d.lease.as_ref().filter(|_| pending).map(|(_, u)| *u),
                     last_error: d.last_error.clone(),
                 }
@@ -411,6 +426,9 @@ impl Inbox for MemoryInbox {
             .map(|(id, e)| (*id, e.lane.clone()))
             .collect();
         for (event_id, lane) in &wanted {
+            let waits = lane
+                .as_deref()
+                .is_some_and(|lane| s.lane_busy(app, handler, lane, *event_id));
             s.next_delivery += 1;
             let id = s.next_delivery;
             s.deliveries.insert(
@@ -422,7 +440,7 @@ impl Inbox for MemoryInbox {
                     lane: lane.clone(),
                     status: DeliveryStatus::Pending,
                     attempts: 0,
-                    next_at: now,
+                    next_at: if waits { LANE_WAIT } else { now },
                     lease: None,
                     last_error: None,
                     created_at: now,

@@ -242,7 +242,8 @@ pub struct DeliveryRecord {
     pub status: DeliveryStatus,
     /// Attempts so far.
     pub attempts: u32,
-    /// When it is due (pending ones), Unix ms.
+    /// When it is due (pending ones; `None` while it waits for an earlier delivery of its
+    /// lane), Unix ms.
     pub next_attempt_at: Option<i64>,
     /// Until when an instance holds it (running), Unix ms.
     pub leased_until: Option<i64>,
@@ -359,6 +360,12 @@ pub trait Inbox: Send + Sync + 'static {
         None
     }
 }
+
+/// The `next_at` of a delivery waiting behind an unfinished earlier delivery of its lane: it is
+/// not due until that one finishes, which sets it to the time it finished. Keeping waiting
+/// deliveries out of the due range means leasing only ever looks at the heads of lanes, however
+/// long the lanes behind a failing handler grow.
+pub(crate) const LANE_WAIT: i64 = i64::MAX;
 
 /// The dedup key of a callback: sha256 over the app name and the decrypted plaintext.
 pub fn dedup_key(app: &str, plaintext: &str) -> [u8; 32] {

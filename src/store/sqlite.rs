@@ -22,8 +22,8 @@ use tokio::sync::oneshot;
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
-    LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError,
-    StoredEvent,
+    LANE_WAIT, LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status,
+    StoreError, StoredEvent,
 };
 
 /// The most operations committed in one transaction.
@@ -375,13 +375,19 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-fn lane_busy(conn: &Connection, app: &str, handler: &str, lane: &str) -> Result<bool, StoreError> {
+/// Whether an earlier delivery (of an event before `event_id`) of the lane is unfinished.
+fn lane_busy(
+    conn: &Connection,
+    (app, handler, lane): (&str, &str, &str),
+    event_id: i64,
+) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM deliveries
-             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND lane = ?3 LIMIT 1",
+             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND lane = ?3
+               AND event_id < ?4 LIMIT 1",
         )?
-        .exists(params![app, handler, lane])?)
+        .exists(params![app, handler, lane, event_id])?)
 }
 
 fn append(conn: &Connection, owner: &str, event: &NewEvent) -> Result<Appended, StoreError> {
@@ -412,23 +418,24 @@ fn append(conn: &Connection, owner: &str, event: &NewEvent) -> Result<Appended, 
     let mut leased = Vec::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
-           (event_id, app, handler, lane, next_at, created_at, lease_owner, lease_until)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+           (event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for delivery in &event.deliveries {
-        let lease = delivery.lease
-            && match &event.lane {
-                Some(lane) => !lane_busy(conn, &event.app, &delivery.handler, lane)?,
-                None => true,
-            };
+        let waits = match &event.lane {
+            Some(lane) => lane_busy(conn, (&event.app, &delivery.handler, lane), id)?,
+            None => false,
+        };
+        let lease = delivery.lease && !waits;
         insert.execute(params![
             id,
             &*event.app,
             &*delivery.handler,
             event.lane,
-            event.received_at,
+            if waits { LANE_WAIT } else { event.received_at },
             lease.then_some(owner),
             lease.then_some(event.lease_until),
+            event.received_at,
         ])?;
         if lease {
             leased.push(Delivery {
@@ -484,9 +491,10 @@ fn lease(
     let next_due: Option<i64> = conn
         .prepare_cached(
             "SELECT min(next_at) FROM deliveries
-             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND next_at > ?3",
+             WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND next_at > ?3
+               AND next_at < ?4",
         )?
-        .query_row(params![app, handler, now], |r| r.get(0))?;
+        .query_row(params![app, handler, now, LANE_WAIT], |r| r.get(0))?;
     Ok(LeaseBatch {
         deliveries,
         next_due,
@@ -522,16 +530,25 @@ fn settle(
             lane_has_more: false,
         });
     };
-    let lane_has_more = match lane {
+    // The lane's next delivery is due now that this one is finished.
+    let next: Option<(i64, i64)> = match lane {
         Some(lane) if status != "pending" => conn
             .prepare_cached(
-                "SELECT 1 FROM deliveries
+                "SELECT id, next_at FROM deliveries
                  WHERE status = 'pending' AND app = ?1 AND handler = ?2 AND lane = ?3
-                   AND event_id > ?4 LIMIT 1",
+                   AND event_id > ?4 ORDER BY event_id LIMIT 1",
             )?
-            .exists(params![app, handler, lane, event_id])?,
-        _ => false,
+            .query_row(params![app, handler, lane, event_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?,
+        _ => None,
     };
+    if let Some((next_id, LANE_WAIT)) = next {
+        conn.prepare_cached("UPDATE deliveries SET next_at = ?2 WHERE id = ?1")?
+            .execute(params![next_id, crate::clock::now_ms()])?;
+    }
+    let lane_has_more = next.is_some();
     Ok(Settled {
         recorded: true,
         lane_has_more,
@@ -631,13 +648,25 @@ impl Inbox for SqliteInbox {
         if self._lock.is_none() {
             return Ok(0);
         }
-        self.write(|conn, _| {
+        let now = crate::clock::now_ms();
+        self.write(move |conn, _| {
             let n = conn
                 .prepare_cached(
                     "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
                      WHERE status = 'pending' AND lease_owner IS NOT NULL",
                 )?
                 .execute([])?;
+            // A delivery left waiting with nothing before it in its lane runs now.
+            conn.prepare_cached(
+                "UPDATE deliveries SET next_at = ?1
+                 WHERE status = 'pending' AND next_at = ?2
+                   AND NOT EXISTS (SELECT 1 FROM deliveries p
+                                   WHERE p.status = 'pending' AND p.app = deliveries.app
+                                     AND p.handler = deliveries.handler
+                                     AND p.lane = deliveries.lane
+                                     AND p.event_id < deliveries.event_id)",
+            )?
+            .execute(params![now, LANE_WAIT])?;
             Ok(n as u64)
         })
         .await
@@ -671,7 +700,10 @@ impl Inbox for SqliteInbox {
                     handler: r.get(1)?,
                     status,
                     attempts: r.get(3)?,
-                    next_attempt_at: pending.then(|| r.get(4)).transpose()?,
+                    next_attempt_at: pending
+                        .then(|| r.get::<_, i64>(4))
+                        .transpose()?
+                        .filter(|at| *at != LANE_WAIT),
                     leased_until: if pending { r.get(5)? } else { None },
                     last_error: r.get(6)?,
                 })
@@ -706,17 +738,29 @@ impl Inbox for SqliteInbox {
         let (app, handler) = (app.to_owned(), handler.to_owned());
         let now = crate::clock::now_ms();
         self.write(move |conn, _| {
-            let n = conn
+            let events: Vec<(i64, Option<String>)> = conn
                 .prepare_cached(
-                    "INSERT INTO deliveries (event_id, app, handler, lane, next_at, created_at)
-                     SELECT e.id, e.app, ?2, e.order_key, ?4, ?4 FROM events e
+                    "SELECT e.id, e.order_key FROM events e
                      WHERE e.app = ?1 AND e.received_at >= ?3
                        AND NOT EXISTS (SELECT 1 FROM deliveries d
                                        WHERE d.event_id = e.id AND d.handler = ?2)
                      ORDER BY e.id",
                 )?
-                .execute(params![app, handler, since, now])?;
-            Ok(n as u64)
+                .query_map(params![app, handler, since], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO deliveries (event_id, app, handler, lane, next_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (event_id, lane) in &events {
+                let waits = match lane {
+                    Some(lane) => lane_busy(conn, (&app, &handler, lane), *event_id)?,
+                    None => false,
+                };
+                let next_at = if waits { LANE_WAIT } else { now };
+                insert.execute(params![event_id, app, handler, lane, next_at, now])?;
+            }
+            Ok(events.len() as u64)
         })
         .await
     }

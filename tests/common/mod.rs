@@ -181,3 +181,130 @@ pub async fn wait_healthy(base: &str) {
     }
     panic!("server did not become healthy");
 }
+
+/// An `add_external_contact` event of customer `external` with welcome code `code`, made
+/// distinct by `seq`.
+pub fn customer_event(external: &str, code: &str, seq: usize) -> String {
+    let now = wecom_callback_now_secs();
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[zhangsan]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID><State><![CDATA[s]]></State><WelcomeCode><![CDATA[{code}]]></WelcomeCode><Seq>{seq}</Seq></xml>"
+    )
+}
+
+/// Now, in Unix seconds.
+pub fn wecom_callback_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A store that fails its writes on demand (an injected disk-full), delegating to `inner`.
+pub struct Faulty<I> {
+    pub inner: I,
+    pub failing: std::sync::atomic::AtomicBool,
+    /// Settles refused while failing.
+    pub refused_settles: std::sync::atomic::AtomicUsize,
+}
+
+impl<I> Faulty<I> {
+    pub fn new(inner: I) -> Self {
+        Faulty {
+            inner,
+            failing: Default::default(),
+            refused_settles: Default::default(),
+        }
+    }
+
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), wecom_callback::store::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(wecom_callback::store::StoreError(
+                "database or disk is full".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+mod faulty {
+    use wecom_callback::store::*;
+
+    #[wecom_callback::async_trait]
+    impl<I: Inbox> Inbox for super::Faulty<I> {
+        async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
+            self.check()?;
+            self.inner.append(event).await
+        }
+        async fn lease(
+            &self,
+            app: &str,
+            handler: &str,
+            limit: usize,
+            now: i64,
+            until: i64,
+        ) -> Result<LeaseBatch, StoreError> {
+            self.check()?;
+            self.inner.lease(app, handler, limit, now, until).await
+        }
+        async fn renew(&self, ids: Vec<i64>, until: i64) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.renew(ids, until).await
+        }
+        async fn release(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+            self.check()?;
+            self.inner.release(ids).await
+        }
+        async fn settle(
+            &self,
+            id: i64,
+            attempts: u32,
+            outcome: Outcome,
+        ) -> Result<Settled, StoreError> {
+            if let Err(e) = self.check() {
+                self.refused_settles
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+            self.inner.settle(id, attempts, outcome).await
+        }
+        async fn recover(&self) -> Result<u64, StoreError> {
+            self.inner.recover().await
+        }
+        async fn get(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+            self.inner.get(id).await
+        }
+        async fn deliveries(&self, event_id: i64) -> Result<Vec<DeliveryRecord>, StoreError> {
+            self.inner.deliveries(event_id).await
+        }
+        async fn list(&self, filter: EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+            self.inner.list(filter).await
+        }
+        async fn retry(&self, filter: RetryFilter) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.retry(filter).await
+        }
+        async fn redeliver(&self, app: &str, handler: &str, since: i64) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.redeliver(app, handler, since).await
+        }
+        async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.purge(before, batch).await
+        }
+        async fn purge_failed(&self, before: i64) -> Result<u64, StoreError> {
+            self.check()?;
+            self.inner.purge_failed(before).await
+        }
+        async fn stats(&self, now: i64) -> Result<Stats, StoreError> {
+            self.inner.stats(now).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.inner.ping().await
+        }
+    }
+}
