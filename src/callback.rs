@@ -5,6 +5,7 @@
 
 use crate::crypto::{CryptoError, MsgCrypt, RANDOM_LEN};
 use crate::envelope::{Envelope, EnvelopeError};
+use crate::event::Event;
 
 /// The query parameters WeCom signs a callback with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -19,7 +20,16 @@ pub struct CallbackQuery {
     pub echostr: Option<String>,
 }
 
-/// Why a callback was refused. `Display` is one short line, safe to answer with.
+/// Why a callback was refused.
+///
+/// Before the signature has matched, the answer may say what is wrong (the query or envelope is
+/// malformed, the signature does not match, the timestamp is stale): none of it depends on a
+/// secret. After it has matched, every failure — base64, padding, length, receive id,
+/// plaintext XML, an implausible echostr — gets the same status and the same body
+/// ([`CallbackError::answer`]): telling them apart would let someone who knows only the Token
+/// decrypt captured callbacks byte by byte (a padding oracle). [`CallbackError::log_line`]
+/// keeps the cause for the operator, never a decrypted byte; [`CallbackError::detail`] (for
+/// the offline `decrypt` command only) says everything.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {
@@ -29,27 +39,179 @@ pub enum CallbackError {
     /// The body is not an acceptable envelope.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
-    /// Signature, decryption or receive id failed.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
+    /// `msg_signature` does not match.
+    #[error("signature mismatch")]
+    Signature,
+    /// The signed timestamp is outside the window around our clock.
+    #[error("timestamp outside the allowed window")]
+    Stale {
+        /// Our clock minus the timestamp, in seconds (`None`: not a number).
+        skew: Option<i64>,
+        /// The window, in seconds either side.
+        tolerance: u64,
+    },
+    /// Signed, but it does not decrypt or parse.
+    #[error("undecryptable")]
+    Undecryptable(Undecryptable),
+}
+
+/// Why a signed callback could not be opened. Only the operator sees this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undecryptable {
+    /// Decryption or the receive-id check failed.
+    Crypto(CryptoError),
+    /// The plaintext is not WeCom XML.
+    Plaintext(String),
+    /// A GET's echostr decrypted to something no echostr looks like.
+    Echostr,
 }
 
 impl CallbackError {
-    /// Whether the request failed authentication (answer 401) rather than being malformed (400).
-    pub fn is_authentication(&self) -> bool {
-        matches!(self, CallbackError::Crypto(e) if e.is_authentication())
+    /// The HTTP status: 401 for a signature or timestamp refusal, 400 otherwise.
+    pub fn status(&self) -> u16 {
+        match self {
+            CallbackError::Signature | CallbackError::Stale { .. } => 401,
+            _ => 400,
+        }
     }
 
-    /// A short stable label for metrics: `bad_query`, `bad_xml`, `bad_signature`, …
+    /// Whether the request failed authentication (401) rather than being malformed (400).
+    pub fn is_authentication(&self) -> bool {
+        self.status() == 401
+    }
+
+    /// The body to answer with: a short line that holds nothing decrypted, the same for every
+    /// failure after the signature.
+    pub fn answer(&self) -> String {
+        self.to_string()
+    }
+
+    /// A short stable label for metrics and logs: `bad_query`, `bad_xml`, `bad_signature`,
+    /// `stale_timestamp`, or after the signature `bad_base64`, `bad_ciphertext`, `bad_frame`,
+    /// `bad_receive_id`, `bad_plaintext`, `bad_echostr`.
     pub fn label(&self) -> &'static str {
         match self {
             CallbackError::Query(_) => "bad_query",
             CallbackError::Envelope(_) => "bad_xml",
-            CallbackError::Crypto(CryptoError::SignatureMismatch) => "bad_signature",
-            CallbackError::Crypto(CryptoError::ReceiveIdMismatch { .. }) => "bad_receive_id",
-            CallbackError::Crypto(_) => "bad_ciphertext",
+            CallbackError::Signature => "bad_signature",
+            CallbackError::Stale { .. } => "stale_timestamp",
+            CallbackError::Undecryptable(cause) => match cause {
+                Undecryptable::Crypto(CryptoError::DecodeBase64) => "bad_base64",
+                Undecryptable::Crypto(CryptoError::DecryptAes(_)) => "bad_ciphertext",
+                Undecryptable::Crypto(CryptoError::ReceiveIdMismatch { .. }) => "bad_receive_id",
+                Undecryptable::Crypto(_) => "bad_frame",
+                Undecryptable::Plaintext(_) => "bad_plaintext",
+                Undecryptable::Echostr => "bad_echostr",
+            },
         }
     }
+
+    /// What the operator needs to fix it, without a decrypted byte (the receive id found, the
+    /// padding value, the plaintext are all left out).
+    pub fn log_line(&self) -> String {
+        match self {
+            CallbackError::Query(m) => m.clone(),
+            CallbackError::Envelope(e) => e.to_string(),
+            CallbackError::Signature => {
+                "signature mismatch: wrong token, or a proxy rewrote the query string".into()
+            }
+            CallbackError::Stale {
+                skew: Some(skew),
+                tolerance,
+            } => format!(
+                "timestamp is {}s {} our clock (allowed: {tolerance}s): if WeCom sent it, this \
+                 server's clock is wrong (check NTP); otherwise it is a replay",
+                skew.abs(),
+                if *skew >= 0 { "behind" } else { "ahead of" }
+            ),
+            CallbackError::Stale { skew: None, .. } => "timestamp is not a number".into(),
+            CallbackError::Undecryptable(cause) => match cause {
+                Undecryptable::Crypto(CryptoError::DecodeBase64) => {
+                    "ciphertext is not valid base64 (mangled on the way?)".into()
+                }
+                Undecryptable::Crypto(CryptoError::ReceiveIdMismatch { expected, .. }) => {
+                    format!(
+                        "receive id is not {expected:?}: wrong corp_id (or receive_id), or the \
+                         EncodingAESKey of another app"
+                    )
+                }
+                Undecryptable::Crypto(_) => {
+                    "ciphertext does not decrypt to a WeCom frame: wrong encoding_aes_key \
+                     (the token matched)"
+                        .into()
+                }
+                Undecryptable::Plaintext(_) => "decrypted callback is not WeCom XML".into(),
+                Undecryptable::Echostr => {
+                    "echostr does not decrypt to a short printable string".into()
+                }
+            },
+        }
+    }
+
+    /// Everything known, decrypted parts included: for the offline `decrypt` command, whose
+    /// user holds the keys.
+    pub fn detail(&self) -> String {
+        match self {
+            CallbackError::Undecryptable(Undecryptable::Crypto(e)) => e.to_string(),
+            CallbackError::Undecryptable(Undecryptable::Plaintext(e)) => format!("plaintext: {e}"),
+            other => other.log_line(),
+        }
+    }
+}
+
+/// How far a signed `timestamp` may be from our clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow {
+    /// Our clock, Unix seconds.
+    pub now: i64,
+    /// Either side; zero turns the check off.
+    pub tolerance: std::time::Duration,
+}
+
+impl TimestampWindow {
+    /// No check (official test vectors, old captures).
+    pub const OFF: TimestampWindow = TimestampWindow {
+        now: 0,
+        tolerance: std::time::Duration::ZERO,
+    };
+
+    /// A window of `tolerance` around the current time.
+    pub fn around_now(tolerance: std::time::Duration) -> Self {
+        TimestampWindow {
+            now: crate::clock::now_secs(),
+            tolerance,
+        }
+    }
+
+    fn check(&self, timestamp: &str) -> Result<(), CallbackError> {
+        if self.tolerance.is_zero() {
+            return Ok(());
+        }
+        let tolerance = self.tolerance.as_secs();
+        let Ok(at) = timestamp.parse::<i64>() else {
+            return Err(CallbackError::Stale {
+                skew: None,
+                tolerance,
+            });
+        };
+        let skew = self.now.saturating_sub(at);
+        if skew.unsigned_abs() > tolerance {
+            return Err(CallbackError::Stale {
+                skew: Some(skew),
+                tolerance,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a decrypted echostr looks like one WeCom sends (a short printable token, no markup),
+/// so that the GET endpoint cannot be used to decrypt anything else (a captured POST body).
+pub fn looks_like_echostr(plain: &str) -> bool {
+    (1..=128).contains(&plain.len())
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'&' | b'"' | b'\''))
 }
 
 impl CallbackQuery {
@@ -64,6 +226,14 @@ impl CallbackQuery {
         let (mut sig, mut ts, mut nonce) = (None, None, None);
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            // Only WeCom's parameters are read (and named in errors); others are ignored.
+            let name = match name {
+                "msg_signature" => "msg_signature",
+                "timestamp" => "timestamp",
+                "nonce" => "nonce",
+                "echostr" => "echostr",
+                _ => continue,
+            };
             let value = percent_decode(raw).ok_or_else(|| {
                 CallbackError::Query(format!("query parameter {name} has a bad %-escape"))
             })?;
@@ -101,6 +271,23 @@ impl CallbackQuery {
     }
 }
 
+/// Verify the signature, then the timestamp window, then decrypt (CBC is unauthenticated, so
+/// nothing is decrypted before its signature checks out).
+fn open(
+    crypt: &MsgCrypt,
+    query: &CallbackQuery,
+    signed: &str,
+    window: TimestampWindow,
+) -> Result<String, CallbackError> {
+    crypt
+        .verify(&query.msg_signature, &query.timestamp, &query.nonce, signed)
+        .map_err(|_| CallbackError::Signature)?;
+    window.check(&query.timestamp)?;
+    crypt
+        .decrypt(signed)
+        .map_err(|e| CallbackError::Undecryptable(Undecryptable::Crypto(e)))
+}
+
 /// Verify and decrypt a POSTed callback; returns the plaintext XML.
 ///
 /// # Errors
@@ -109,32 +296,46 @@ pub fn open_post(
     crypt: &MsgCrypt,
     query: &CallbackQuery,
     body: &[u8],
+    window: TimestampWindow,
 ) -> Result<String, CallbackError> {
     let envelope = Envelope::parse(body)?;
-    Ok(crypt.verify_and_decrypt(
-        &query.msg_signature,
-        &query.timestamp,
-        &query.nonce,
-        &envelope.encrypt,
-    )?)
+    open(crypt, query, &envelope.encrypt, window)
+}
+
+/// Verify, decrypt and parse a POSTed callback: the plaintext and its typed event.
+///
+/// # Errors
+/// See [`CallbackError`]; a plaintext that is not WeCom XML is undecryptable like the rest.
+pub fn open_event(
+    crypt: &MsgCrypt,
+    query: &CallbackQuery,
+    body: &[u8],
+    window: TimestampWindow,
+) -> Result<(String, Event), CallbackError> {
+    let plaintext = open_post(crypt, query, body, window)?;
+    match Event::parse(&plaintext) {
+        Ok(event) => Ok((plaintext, event)),
+        Err(e) => Err(CallbackError::Undecryptable(Undecryptable::Plaintext(
+            e.to_string(),
+        ))),
+    }
 }
 
 /// Verify and decrypt a GET URL verification; returns the echostr plaintext to answer with.
 ///
 /// # Errors
 /// See [`CallbackError`]; a query without `echostr` is a query error.
-pub fn open_get(crypt: &MsgCrypt, query: &CallbackQuery) -> Result<String, CallbackError> {
+pub fn open_get(
+    crypt: &MsgCrypt,
+    query: &CallbackQuery,
+    window: TimestampWindow,
+) -> Result<String, CallbackError> {
     let echostr = query
         .echostr
         .as_deref()
         .filter(|e| !e.is_empty())
         .ok_or_else(|| CallbackError::Query("missing query parameter echostr".into()))?;
-    Ok(crypt.verify_and_decrypt(
-        &query.msg_signature,
-        &query.timestamp,
-        &query.nonce,
-        echostr,
-    )?)
+    open(crypt, query, echostr, window)
 }
 
 /// A sealed callback: what WeCom would send for a plaintext.
@@ -255,19 +456,32 @@ mod tests {
     #[test]
     fn official_get_verification() {
         let q = CallbackQuery::parse(GET_A).unwrap();
-        assert_eq!(open_get(&crypt(), &q).unwrap(), "1616140317555161061");
+        assert_eq!(
+            open_get(&crypt(), &q, TimestampWindow::OFF).unwrap(),
+            "1616140317555161061"
+        );
     }
 
     #[test]
     fn plus_kept_and_space_repaired() {
         let raw = GET_A.replace("%2B", "+");
         assert_eq!(
-            open_get(&crypt(), &CallbackQuery::parse(&raw).unwrap()).unwrap(),
+            open_get(
+                &crypt(),
+                &CallbackQuery::parse(&raw).unwrap(),
+                TimestampWindow::OFF
+            )
+            .unwrap(),
             "1616140317555161061"
         );
         let spaced = GET_A.replace("%2B", "%20");
         assert_eq!(
-            open_get(&crypt(), &CallbackQuery::parse(&spaced).unwrap()).unwrap(),
+            open_get(
+                &crypt(),
+                &CallbackQuery::parse(&spaced).unwrap(),
+                TimestampWindow::OFF
+            )
+            .unwrap(),
             "1616140317555161061"
         );
     }
@@ -286,14 +500,48 @@ mod tests {
         let q = CallbackQuery::parse(&sealed.query.to_query_string()).unwrap();
         let body = sealed.body.unwrap();
         assert_eq!(
-            open_post(&c, &q, body.as_bytes()).unwrap(),
+            open_post(&c, &q, body.as_bytes(), TimestampWindow::OFF).unwrap(),
             "<xml><A>1</A></xml>"
         );
         let mut tampered = q.clone();
         tampered.nonce = "n2".into();
-        let err = open_post(&c, &tampered, body.as_bytes()).unwrap_err();
+        let err = open_post(&c, &tampered, body.as_bytes(), TimestampWindow::OFF).unwrap_err();
         assert!(err.is_authentication());
         assert_eq!(err.to_string(), "signature mismatch");
+    }
+
+    #[test]
+    fn the_window_refuses_stale_and_future_timestamps() {
+        let c = crypt();
+        let now = 1_700_000_000;
+        let window = TimestampWindow {
+            now,
+            tolerance: std::time::Duration::from_secs(600),
+        };
+        for (at, ok) in [
+            (now, true),
+            (now - 599, true),
+            (now - 660, false),
+            (now + 660, false),
+        ] {
+            let sealed = seal_post(&c, b"<xml/>", &at.to_string(), "n", [b'r'; 16]).unwrap();
+            let body = sealed.body.unwrap();
+            let result = open_post(&c, &sealed.query, body.as_bytes(), window);
+            assert_eq!(result.is_ok(), ok, "{at}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(e.status(), 401);
+                assert!(e.log_line().contains("clock"), "{}", e.log_line());
+            }
+        }
+    }
+
+    #[test]
+    fn echostrs_look_like_echostrs() {
+        assert!(looks_like_echostr("1616140317555161061"));
+        assert!(!looks_like_echostr("<xml><A>1</A></xml>"));
+        assert!(!looks_like_echostr(""));
+        assert!(!looks_like_echostr(&"1".repeat(129)));
+        assert!(!looks_like_echostr("a b"));
     }
 
     #[test]

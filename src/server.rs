@@ -1,11 +1,12 @@
 //! The HTTP side (architecture §3.3): one resource per configured app path answering GET URL
 //! verification and POST callbacks, plus `/healthz` and `/metrics`.
 //!
-//! A POST goes query → open (envelope, signature, decryption) → parse → [`Intake`] → status:
-//! 200 only once the event and its deliveries are committed, 503 when the store cannot commit
-//! (WeCom retries). Refusals are one short line: 400 for malformed input, 401 for a bad
-//! signature or receive id, 413 for a body over `max_body_bytes`. Unknown paths are 404, other
-//! methods 405. Acknowledging does no network I/O.
+//! A POST goes query → open (envelope, signature, timestamp window, decryption, parse) →
+//! [`Intake`] → status: 200 only once the event and its deliveries are committed, 503 when the
+//! store cannot commit (WeCom retries). Refusals are one short line: 400 for a malformed query
+//! or envelope, 401 for a bad signature or a stale timestamp, 400 `undecryptable` — the same
+//! for every cause — once the signature matched, 413 for a body over `max_body_bytes`. Unknown
+//! paths are 404, other methods 405. Acknowledging does no network I/O.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,10 +14,9 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::callback::{self, CallbackError, CallbackQuery};
+use crate::callback::{self, CallbackError, CallbackQuery, TimestampWindow, Undecryptable};
 use crate::clock::now_ms;
 use crate::crypto::MsgCrypt;
-use crate::event::Event;
 use crate::intake::{Accepted, Intake};
 use crate::log::Escaped;
 use crate::metrics::Metrics;
@@ -31,6 +31,14 @@ pub(crate) struct AppRoute {
     pub(crate) crypt: MsgCrypt,
     /// The body of 200 answers to POSTs.
     pub(crate) reply: String,
+    /// How far a callback's timestamp may be from our clock (zero: no check).
+    pub(crate) timestamp_tolerance: Duration,
+}
+
+impl AppRoute {
+    fn window(&self) -> TimestampWindow {
+        TimestampWindow::around_now(self.timestamp_tolerance)
+    }
 }
 
 /// What every request handler shares.
@@ -124,13 +132,15 @@ fn refuse_callback(
     error: &CallbackError,
 ) -> HttpResponse {
     state.metrics.callback(&app.name, "-", error.label());
-    tracing::warn!(app = %app.name, method, reason = error.label(), error = %Escaped(&error.to_string()), "callback refused");
-    let status = if error.is_authentication() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    refuse(status, &error.to_string())
+    tracing::warn!(
+        app = %app.name,
+        method,
+        reason = error.label(),
+        error = %Escaped(&error.log_line()),
+        "callback refused"
+    );
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    refuse(status, &error.answer())
 }
 
 /// GET `{path}?msg_signature&timestamp&nonce&echostr`: answer the bare decrypted echostr.
@@ -140,7 +150,14 @@ async fn verify(
     state: web::Data<ServerState>,
 ) -> HttpResponse {
     let opened = CallbackQuery::parse(req.query_string())
-        .and_then(|query| callback::open_get(&app.crypt, &query));
+        .and_then(|query| callback::open_get(&app.crypt, &query, app.window()))
+        .and_then(|plain| {
+            if callback::looks_like_echostr(&plain) {
+                Ok(plain)
+            } else {
+                Err(CallbackError::Undecryptable(Undecryptable::Echostr))
+            }
+        });
     match opened {
         Ok(plain) => {
             state
@@ -161,19 +178,11 @@ async fn receive(
     state: web::Data<ServerState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let plaintext = match CallbackQuery::parse(req.query_string())
-        .and_then(|query| callback::open_post(&app.crypt, &query, &body))
+    let (plaintext, event) = match CallbackQuery::parse(req.query_string())
+        .and_then(|query| callback::open_event(&app.crypt, &query, &body, app.window()))
     {
-        Ok(p) => p,
+        Ok(opened) => opened,
         Err(e) => return refuse_callback(&state, &app, "POST", &e),
-    };
-    let event = match Event::parse(&plaintext) {
-        Ok(e) => e,
-        Err(e) => {
-            state.metrics.callback(&app.name, "-", "bad_plaintext");
-            tracing::warn!(app = %app.name, error = %e, "decrypted callback is not valid xml");
-            return refuse(StatusCode::BAD_REQUEST, &format!("plaintext: {e}"));
-        }
     };
     let kind = event.kind();
     let accepted = state.intake.accept(&app.name, plaintext, event).await;

@@ -268,6 +268,7 @@ impl Service {
                             reason: e.to_string(),
                         })?,
                     reply: a.reply.clone(),
+                    timestamp_tolerance: config.server.timestamp_tolerance,
                 }))
             })
             .collect::<Result<Vec<_>, ServiceError>>()?;

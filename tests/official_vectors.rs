@@ -292,7 +292,10 @@ fn check_get(set: &VectorSet) {
     );
     let query = CallbackQuery::parse(&url_query).unwrap();
     assert_eq!(query.echostr.as_deref(), Some(g.echostr.as_str()));
-    assert_eq!(callback::open_get(&crypt, &query).unwrap(), g.plaintext);
+    assert_eq!(
+        callback::open_get(&crypt, &query, callback::TimestampWindow::OFF).unwrap(),
+        g.plaintext
+    );
 }
 
 fn check_post(set: &VectorSet) {
@@ -351,7 +354,7 @@ fn check_post(set: &VectorSet) {
     ))
     .unwrap();
     assert_eq!(
-        callback::open_post(&crypt, &query, &body)
+        callback::open_post(&crypt, &query, &body, callback::TimestampWindow::OFF)
             .unwrap()
             .as_bytes(),
         set.post_plaintext()
@@ -446,7 +449,9 @@ fn derived_vectors_reproduce_byte_for_byte() {
             ))
             .unwrap();
             assert_eq!(
-                callback::open_get(&crypt, &query).unwrap().as_bytes(),
+                callback::open_get(&crypt, &query, callback::TimestampWindow::OFF)
+                    .unwrap()
+                    .as_bytes(),
                 plaintext,
                 "{}",
                 v.name
@@ -643,7 +648,7 @@ fn echostr_with_plus_turned_into_space_still_works() {
                 "{mangled}"
             );
             assert_eq!(
-                callback::open_get(&crypt, &query).unwrap(),
+                callback::open_get(&crypt, &query, callback::TimestampWindow::OFF).unwrap(),
                 g.plaintext,
                 "{mangled}"
             );

@@ -43,14 +43,17 @@ pub(crate) fn decrypt(
 ) -> CliResult {
     let (config, index) = load_app(config, app)?;
     let crypt = config.apps[index].msg_crypt()?;
-    let query = CallbackQuery::parse(query.trim_start_matches('?'))?;
+    // An old capture is decrypted whatever its timestamp; every cause is shown in full.
+    let window = callback::TimestampWindow::OFF;
+    let detail = |e: callback::CallbackError| CliError::new(e.detail());
+    let query = CallbackQuery::parse(query.trim_start_matches('?')).map_err(detail)?;
     if query.echostr.is_some() {
-        let plain = callback::open_get(&crypt, &query)?;
+        let plain = callback::open_get(&crypt, &query, window).map_err(detail)?;
         println!("{plain}");
         return Ok(());
     }
     let body = read_input(file)?;
-    let plain = callback::open_post(&crypt, &query, &body)?;
+    let plain = callback::open_post(&crypt, &query, &body, window).map_err(detail)?;
     print_event(&plain, "decrypted plaintext")
 }
 

@@ -73,12 +73,12 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(fixtures_dir().join(name)).expect("fixture")
 }
 
-/// Seal a plaintext as a POST with a fresh nonce.
+/// Seal a plaintext as a POST, now, with the given nonce.
 pub fn seal(plaintext: &str, nonce: &str) -> Sealed {
     callback::seal_post(
         &crypt(),
         plaintext.as_bytes(),
-        "1700000000",
+        &wecom_callback_now_secs().to_string(),
         nonce,
         *b"0123456789abcdef",
     )
