@@ -42,9 +42,9 @@ mod intake;
 mod log;
 mod metrics;
 pub mod plugins;
-mod server;
 pub mod service;
 pub mod store;
+mod web;
 mod xml;
 
 pub use api::{ApiError, Client};

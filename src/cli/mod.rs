@@ -15,7 +15,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-use crate::handler::Handler;
+use crate::plugins::PluginFactory;
 
 /// A command failure: one line for the user, and the exit code.
 #[derive(Debug)]
@@ -162,11 +162,25 @@ pub fn main() -> ExitCode {
     main_with(Vec::new())
 }
 
-/// Run the command line with your own handlers compiled in (added to every app, after the
-/// built-in plug-ins); `serve` and `replay` use them.
-pub fn main_with(handlers: Vec<Arc<dyn Handler>>) -> ExitCode {
+/// Run the command line with your own plug-ins compiled in. Each runs for the apps whose
+/// config has its `[apps.plugins.<name>]` table; only `serve` and `replay` build them, after
+/// the config is loaded, and `check-config` checks their tables.
+///
+/// ```no_run
+/// # struct Greeter;
+/// # impl wecom_callback::plugins::Plugin for Greeter {
+/// #     type Settings = wecom_callback::config::PluginTable;
+/// #     fn name(&self) -> &str { "greeter" }
+/// #     fn build(&self, _: wecom_callback::config::PluginTable, _: &wecom_callback::config::AppConfig)
+/// #         -> Result<std::sync::Arc<dyn wecom_callback::Handler>, String> { unimplemented!() }
+/// # }
+/// fn main() -> std::process::ExitCode {
+///     wecom_callback::cli::main_with(vec![std::sync::Arc::new(Greeter)])
+/// }
+/// ```
+pub fn main_with(plugins: Vec<Arc<dyn PluginFactory>>) -> ExitCode {
     let cli = Cli::parse();
-    match run(cli, handlers) {
+    match run(cli, plugins) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", e.message);
@@ -179,16 +193,12 @@ pub fn main_with(handlers: Vec<Arc<dyn Handler>>) -> ExitCode {
 ///
 /// # Errors
 /// The command's failure, as one line.
-pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
+pub fn run(cli: Cli, plugins: Vec<Arc<dyn PluginFactory>>) -> CliResult {
     match cli.command {
-        Command::Serve { config } => serve::serve(&config.config, handlers),
-        Command::Replay { app, store, files } => serve::replay(
-            &app.file.config,
-            app.app.as_deref(),
-            store,
-            &files,
-            handlers,
-        ),
+        Command::Serve { config } => serve::serve(&config.config, plugins),
+        Command::Replay { app, store, files } => {
+            serve::replay(&app.file.config, app.app.as_deref(), store, &files, plugins)
+        }
         Command::Events { config, command } => events::run(&config.config, command),
         Command::Parse { files } => offline::parse(&files),
         Command::Decrypt { app, query, file } => offline::decrypt(
@@ -225,7 +235,7 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
             method.as_deref(),
             json.as_deref(),
         ),
-        Command::CheckConfig { config } => offline::check_config(&config.config),
+        Command::CheckConfig { config } => offline::check_config(&config.config, plugins),
     }
 }
 

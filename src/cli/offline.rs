@@ -132,11 +132,16 @@ fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
     })
 }
 
-/// `check-config --config F`: the config and every plug-in section, and each app's plug-ins
-/// in the order they run (nothing is constructed that a plug-in factory would open).
-pub(crate) fn check_config(path: &Path) -> CliResult {
+/// `check-config --config F`: the config and every plug-in section (your plug-ins' tables are
+/// parsed, not built), and each app's plug-ins in the order they run.
+pub(crate) fn check_config(
+    path: &Path,
+    plugins: Vec<std::sync::Arc<dyn crate::plugins::PluginFactory>>,
+) -> CliResult {
     let config = Config::load(path)?;
-    let apps = crate::service::Service::new(config.clone()).handlers()?;
+    let apps = crate::service::Service::new(config.clone())
+        .plugins(plugins)
+        .check()?;
     println!(
         "{}: ok ({} app{}; store: {})",
         path.display(),
@@ -144,26 +149,9 @@ pub(crate) fn check_config(path: &Path) -> CliResult {
         if config.apps.len() == 1 { "" } else { "s" },
         config.store.backend.as_str()
     );
-    for app in &config.apps {
-        let plugins: Vec<String> = apps
-            .get(&app.name)
-            .map(|a| {
-                a.handlers
-                    .iter()
-                    .map(|h| {
-                        format!(
-                            "{} (concurrency {}, timeout {})",
-                            h.handler.name(),
-                            h.concurrency,
-                            crate::config::format_duration(h.timeout)
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+    for (app, (name, plugins)) in config.apps.iter().zip(apps) {
         println!(
-            "  {} at {}: {}",
-            app.name,
+            "  {name} at {}: {}",
             app.path,
             if plugins.is_empty() {
                 "no plug-ins".to_owned()

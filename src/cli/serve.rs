@@ -9,21 +9,17 @@ use super::{CliError, CliResult, load_app, read_input, runtime};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
-use crate::handler::Handler;
 use crate::intake::{Accepted, Intake};
+use crate::plugins::PluginFactory;
 use crate::service::Service;
 use crate::store::{DeliveryStatus, Inbox, MemoryInbox};
 
 /// `serve [--config FILE]`.
-pub(crate) fn serve(config: &Path, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
+pub(crate) fn serve(config: &Path, plugins: Vec<Arc<dyn PluginFactory>>) -> CliResult {
     let config = Config::load(config)?;
     crate::log::init(&config.log);
     runtime()?.block_on(async move {
-        let mut service = Service::new(config);
-        for handler in handlers {
-            service = service.handler_arc(handler);
-        }
-        let running = service.start().await?;
+        let running = Service::new(config).plugins(plugins).start().await?;
         running.run_until_signal().await;
         Ok(())
     })
@@ -35,7 +31,7 @@ pub(crate) fn replay(
     app: Option<&str>,
     into_store: bool,
     files: &[PathBuf],
-    handlers: Vec<Arc<dyn Handler>>,
+    plugins: Vec<Arc<dyn PluginFactory>>,
 ) -> CliResult {
     let (mut config, index) = load_app(config, app)?;
     crate::log::init(&config.log);
@@ -53,11 +49,7 @@ pub(crate) fn replay(
         config.dispatch.max_attempts = 1;
     }
     runtime()?.block_on(async move {
-        let mut service = Service::new(config.clone());
-        for handler in handlers {
-            service = service.handler_arc(handler);
-        }
-        let apps = service.handlers()?;
+        let apps = Service::new(config.clone()).plugins(plugins).handlers()?;
         let longest = apps
             .values()
             .flat_map(|a| a.handlers.iter().map(|h| h.timeout))

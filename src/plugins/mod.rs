@@ -1,10 +1,16 @@
-//! Built-in handler plug-ins and the settings every plug-in section shares.
+//! Plug-ins: the built-in ones (`welcome`, `tag_by_state`, `forward`), the [`Plugin`] trait
+//! for your own, and the settings every plug-in section shares.
 //!
 //! Each plug-in owns its settings: its section of the config (`[apps.welcome]`,
 //! `[apps.tag_by_state]`, `[[apps.forward]]`, `[apps.plugins.<name>]`) arrives as a TOML table,
 //! and the plug-in parses it into its own typed settings, naming any key it does not know.
 //! Every section may also set `concurrency` and `timeout` for its handler ([`HandlerLimits`]);
 //! the defaults come from `[dispatch]`.
+//!
+//! Your own plug-in runs for the apps whose config has its `[apps.plugins.<name>]` table (an
+//! empty table when it has no settings). Its [`Plugin::build`] is called only by the commands
+//! that run handlers (`serve`, `replay`), after the config is loaded, once per app;
+//! `check-config` only parses its settings.
 
 mod forward;
 mod tag_by_state;
@@ -169,4 +175,160 @@ pub fn builtin(
         handlers.push(limits.spec(Arc::new(forward)));
     }
     Ok(handlers)
+}
+
+/// One of your plug-ins: builds its handler for an app from the app's `[apps.plugins.<name>]`
+/// table.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wecom_callback::config::AppConfig;
+/// use wecom_callback::plugins::Plugin;
+/// use wecom_callback::{ContactEvent, Context, Handler, HandlerResult};
+///
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct GreeterSettings {
+///     greeting: String,
+/// }
+///
+/// struct Greeter;
+///
+/// impl Plugin for Greeter {
+///     type Settings = GreeterSettings;
+///     fn name(&self) -> &str {
+///         "greeter"
+///     }
+///     fn build(&self, settings: GreeterSettings, _app: &AppConfig) -> Result<Arc<dyn Handler>, String> {
+///         Ok(Arc::new(GreeterHandler { greeting: settings.greeting }))
+///     }
+/// }
+///
+/// struct GreeterHandler {
+///     greeting: String,
+/// }
+///
+/// #[wecom_callback::async_trait]
+/// impl Handler for GreeterHandler {
+///     fn name(&self) -> &str {
+///         "greeter"
+///     }
+///     async fn on_add_external_contact(&self, _ctx: &Context, e: &ContactEvent) -> HandlerResult {
+///         println!("{} {}", self.greeting, e.external_user_id);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait Plugin: Send + Sync + 'static {
+    /// Its settings, parsed from its table (`concurrency` and `timeout` taken out first). Use
+    /// `#[serde(deny_unknown_fields)]` so that a mistyped key is an error naming it.
+    type Settings: serde::de::DeserializeOwned;
+
+    /// The plug-in's name: the key of its table, and the name of the handler it builds.
+    fn name(&self) -> &str;
+
+    /// Build the handler for `app` (open its files, connect its clients).
+    ///
+    /// # Errors
+    /// Why it cannot be built, in one line; it is shown with the table's key.
+    fn build(&self, settings: Self::Settings, app: &AppConfig) -> Result<Arc<dyn Handler>, String>;
+}
+
+/// A [`Plugin`] of any settings type, as the service keeps it. Every `Plugin` is one.
+pub trait PluginFactory: Send + Sync + 'static {
+    /// The plug-in's name.
+    fn name(&self) -> &str;
+
+    /// Parse `table` without building anything (`check-config`).
+    ///
+    /// # Errors
+    /// A key or value the plug-in refuses, named under `key`.
+    fn check(&self, table: PluginTable, key: &str) -> Result<(), ConfigError>;
+
+    /// Parse `table` and build the handler for `app`.
+    ///
+    /// # Errors
+    /// As [`PluginFactory::check`], or the plug-in's own reason not to build.
+    fn build(
+        &self,
+        table: PluginTable,
+        key: &str,
+        app: &AppConfig,
+    ) -> Result<Arc<dyn Handler>, ConfigError>;
+}
+
+impl<P: Plugin> PluginFactory for P {
+    fn name(&self) -> &str {
+        Plugin::name(self)
+    }
+
+    fn check(&self, table: PluginTable, key: &str) -> Result<(), ConfigError> {
+        parse_section::<P::Settings>(table, key).map(|_| ())
+    }
+
+    fn build(
+        &self,
+        table: PluginTable,
+        key: &str,
+        app: &AppConfig,
+    ) -> Result<Arc<dyn Handler>, ConfigError> {
+        let settings = parse_section::<P::Settings>(table, key)?;
+        let handler = Plugin::build(self, settings, app).map_err(|reason| invalid(key, reason))?;
+        if handler.name() != Plugin::name(self) {
+            return Err(invalid(
+                key,
+                format!(
+                    "the plug-in built a handler named {:?}; it must be named {:?}",
+                    handler.name(),
+                    Plugin::name(self)
+                ),
+            ));
+        }
+        Ok(handler)
+    }
+}
+
+/// The handlers of your plug-ins for one app (those with a table in it), with their limits.
+/// With `build` false, the tables are only parsed and nothing is returned. Tables named after
+/// a ready handler (`ready`) hold only its limits and are skipped here.
+///
+/// # Errors
+/// A table no compiled-in plug-in owns, or one its plug-in refuses, naming the key.
+pub fn yours(
+    app: &AppConfig,
+    index: usize,
+    dispatch: &DispatchConfig,
+    plugins: &[Arc<dyn PluginFactory>],
+    ready: &[&str],
+    build: bool,
+) -> Result<Vec<HandlerSpec>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, table) in &app.plugins {
+        if ready.contains(&name.as_str()) {
+            continue;
+        }
+        let key = format!("apps[{index}].plugins.{name}");
+        let plugin = plugins.iter().find(|p| p.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = plugins.iter().map(|p| p.name()).collect();
+            invalid(
+                &key,
+                format!(
+                    "no plug-in named {name:?} is compiled into this binary ({})",
+                    if known.is_empty() {
+                        "it has none of your own".to_owned()
+                    } else {
+                        format!("it has: {}", known.join(", "))
+                    }
+                ),
+            )
+        })?;
+        let mut table = table.clone();
+        let limits = HandlerLimits::defaults(dispatch).take_from(&mut table, &key)?;
+        if build {
+            out.push(limits.spec(plugin.build(table, &key, app)?));
+        } else {
+            plugin.check(table, &key)?;
+        }
+    }
+    Ok(out)
 }
