@@ -220,6 +220,9 @@ pub struct ApiConfig {
     pub base_url: String,
     /// Per-request timeout.
     pub timeout: String,
+    /// Egress proxy for API calls (`http://…` or `https://…`); when unset, the `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` environment variables apply.
+    pub proxy: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -227,6 +230,7 @@ impl Default for ApiConfig {
         ApiConfig {
             base_url: "https://qyapi.weixin.qq.com".into(),
             timeout: "10s".into(),
+            proxy: None,
         }
     }
 }
@@ -444,6 +448,11 @@ impl Config {
                 "api.base_url",
                 "must start with http:// or https://",
             ));
+        }
+        if let Some(proxy) = &self.api.proxy
+            && !(proxy.starts_with("http://") || proxy.starts_with("https://"))
+        {
+            return Err(invalid("api.proxy", "must start with http:// or https://"));
         }
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one [[apps]] is required"));

@@ -128,6 +128,7 @@ impl Service {
             .secret(secret.expose().to_owned())
             .base_url(self.config.api.base_url.clone())
             .timeout(self.config.api_timeout())
+            .proxy(self.config.api.proxy.clone())
             .build()
             .map(Some)
             .map_err(|e| ServiceError::Api {

@@ -105,13 +105,16 @@ enum Command {
         /// The plaintext file; stdin when absent.
         file: Option<PathBuf>,
     },
-    /// Call one WeCom external-contact API method and print its JSON response.
+    /// Call one WeCom external-contact API method and print its JSON response as received.
     Api {
         #[command(flatten)]
         app: AppArgs,
         /// List every method and exit.
         #[arg(long)]
         list: bool,
+        /// Walk every page of a paged method and print one JSON line per item.
+        #[arg(long, conflicts_with = "list")]
+        all: bool,
         /// The method: the path after /cgi-bin/externalcontact/ with / → _ (e.g. groupchat_list).
         #[arg(required_unless_present = "list")]
         method: Option<String>,
@@ -202,15 +205,17 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
         Command::Api {
             app,
             list,
+            all,
             method,
             json,
-        } => api::run(
-            &app.file.config,
-            app.app.as_deref(),
+        } => api::run(api::ApiArgs {
+            config: &app.file.config,
+            app: app.app.as_deref(),
             list,
-            method.as_deref(),
-            json.as_deref(),
-        ),
+            all,
+            method: method.as_deref(),
+            json: json.as_deref(),
+        }),
         Command::CheckConfig { config } => offline::check_config(&config.config),
     }
 }
