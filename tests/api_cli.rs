@@ -166,7 +166,11 @@ async fn all_walks_three_cursor_pages() {
         .collect();
     assert_eq!(ids, ["wr1", "wr2", "wr3", "wr4", "wr5", "wr6"]);
     assert!(items.iter().all(|item| item["unknown_extra"] == true));
-    assert_eq!(stderr(&o), "", "no progress line when stderr is not a terminal");
+    assert_eq!(
+        stderr(&o),
+        "",
+        "no progress line when stderr is not a terminal"
+    );
     server.verify().await;
 }
 
@@ -236,7 +240,13 @@ async fn all_on_a_method_without_pages_is_an_error() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1);
-    assert!(server.received_requests().await.unwrap_or_default().is_empty());
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
 }
 
 /// 84061 from `list` (a member without customers) prints WeCom's answer with an empty list and

@@ -193,7 +193,10 @@ async fn frequency_limit_is_reported_at_once() {
         "{shown}"
     );
     assert_eq!(err.code(), Some(45009));
-    assert!(err.is_transient(), "a caller backing off for minutes may retry");
+    assert!(
+        err.is_transient(),
+        "a caller backing off for minutes may retry"
+    );
     server.verify().await;
 }
 
@@ -280,7 +283,10 @@ async fn calls_go_through_the_configured_proxy() {
         .proxy(proxy.uri())
         .build()
         .expect("client");
-    assert_eq!(follow(&client).await.expect("through the proxy"), ["via-proxy"]);
+    assert_eq!(
+        follow(&client).await.expect("through the proxy"),
+        ["via-proxy"]
+    );
     let seen = proxy.received_requests().await.unwrap_or_default();
     assert!(
         seen.iter()

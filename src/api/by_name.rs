@@ -484,8 +484,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(clear["remark_mobiles"], json!([""]));
-        let unchanged =
-            request_json("remark", r#"{"userid":"u","external_userid":"e"}"#).unwrap();
+        let unchanged = request_json("remark", r#"{"userid":"u","external_userid":"e"}"#).unwrap();
         assert!(unchanged.get("remark_mobiles").is_none());
     }
 
@@ -497,9 +496,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(add, json!({"type": 1, "scene": 2, "mark_source": true}));
-        let update =
-            request_json("update_contact_way", r#"{"config_id":"c","mark_source":false}"#)
-                .unwrap();
+        let update = request_json(
+            "update_contact_way",
+            r#"{"config_id":"c","mark_source":false}"#,
+        )
+        .unwrap();
         assert_eq!(update, json!({"config_id": "c", "mark_source": false}));
     }
 

@@ -144,7 +144,9 @@ impl ApiError {
             Self::Http { status, .. } => *status == 429 || *status >= 500,
             Self::Api { code, .. } => matches!(
                 errcode::classify(*code),
-                errcode::Class::Busy | errcode::Class::FrequencyLimit | errcode::Class::TokenInvalid
+                errcode::Class::Busy
+                    | errcode::Class::FrequencyLimit
+                    | errcode::Class::TokenInvalid
             ),
             Self::InvalidSecret { .. }
             | Self::Decode { .. }

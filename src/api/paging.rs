@@ -94,7 +94,11 @@ pub struct Pagination {
 /// `follow_user` (only customers with more than 500 members following them have a second page).
 pub const PAGINATION: &[Pagination] = &[
     page("batch_get_by_user", Scheme::Cursor, "external_contact_list"),
-    page("customer_acquisition_list_link", Scheme::Cursor, "link_id_list"),
+    page(
+        "customer_acquisition_list_link",
+        Scheme::Cursor,
+        "link_id_list",
+    ),
     page("customer_strategy_get_range", Scheme::Cursor, "range"),
     page("customer_strategy_list", Scheme::Cursor, "strategy"),
     page("get", Scheme::Cursor, "follow_user"),
@@ -238,7 +242,11 @@ mod tests {
 
     #[test]
     fn table_is_sorted_and_names_real_methods() {
-        assert!(PAGINATION.windows(2).all(|pair| pair[0].method < pair[1].method));
+        assert!(
+            PAGINATION
+                .windows(2)
+                .all(|pair| pair[0].method < pair[1].method)
+        );
         for row in PAGINATION {
             assert!(
                 super::super::METHODS.contains(&row.method),
@@ -246,7 +254,10 @@ mod tests {
                 row.method
             );
         }
-        assert_eq!(pagination("groupchat_list").map(|p| p.items), Some("group_chat_list"));
+        assert_eq!(
+            pagination("groupchat_list").map(|p| p.items),
+            Some("group_chat_list")
+        );
         assert_eq!(pagination("remark"), None);
     }
 
@@ -260,7 +271,10 @@ mod tests {
         assert_eq!(next, json!({"limit": 2, "cursor": "P2"}));
         assert_eq!(walk.next_request(&next, &json!({"next_cursor": ""})), None);
         assert_eq!(walk.next_request(&next, &json!({})), None);
-        assert_eq!(walk.next_request(&next, &json!({"next_cursor": "P2"})), None);
+        assert_eq!(
+            walk.next_request(&next, &json!({"next_cursor": "P2"})),
+            None
+        );
     }
 
     #[test]
@@ -280,15 +294,24 @@ mod tests {
         let walk = pagination("groupchat_statistic").unwrap();
         let first = json!({"day_begin_time": 1, "limit": 2});
         let second = walk
-            .next_request(&first, &json!({"total": 5, "next_offset": 2, "items": [1, 2]}))
+            .next_request(
+                &first,
+                &json!({"total": 5, "next_offset": 2, "items": [1, 2]}),
+            )
             .unwrap();
         assert_eq!(second["offset"], 2);
         let third = walk
             .next_request(&second, &json!({"total": 5, "next_offset": 4}))
             .unwrap();
         assert_eq!(third["offset"], 4);
-        assert_eq!(walk.next_request(&third, &json!({"total": 5, "next_offset": 5})), None);
-        assert_eq!(walk.next_request(&third, &json!({"total": 5, "next_offset": 4})), None);
+        assert_eq!(
+            walk.next_request(&third, &json!({"total": 5, "next_offset": 5})),
+            None
+        );
+        assert_eq!(
+            walk.next_request(&third, &json!({"total": 5, "next_offset": 4})),
+            None
+        );
         assert_eq!(walk.items(&json!({"items": [1, 2]})), [json!(1), json!(2)]);
         assert!(walk.items(&json!({"items": "?"})).is_empty());
     }

@@ -3,6 +3,7 @@
 //! non-zero exit code.
 
 mod api;
+mod doctor;
 mod events;
 mod offline;
 mod serve;
@@ -121,6 +122,15 @@ enum Command {
         /// The request as JSON, with WeCom's field names ("-" reads stdin; default {}).
         json: Option<String>,
     },
+    /// Act as WeCom against the public URL (DNS, connection, TLS, the signed GET URL
+    /// verification, a sealed test POST) and explain each failure with its fix.
+    Doctor {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The public callback URL, as entered in the console (https://example.com/callback/contacts).
+        #[arg(long)]
+        url: String,
+    },
     /// Validate a config file and say what is wrong.
     CheckConfig {
         #[command(flatten)]
@@ -216,6 +226,7 @@ pub fn run(cli: Cli, handlers: Vec<Arc<dyn Handler>>) -> CliResult {
             method: method.as_deref(),
             json: json.as_deref(),
         }),
+        Command::Doctor { app, url } => doctor::run(&app.file.config, app.app.as_deref(), &url),
         Command::CheckConfig { config } => offline::check_config(&config.config),
     }
 }
