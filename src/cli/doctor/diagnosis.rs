@@ -178,7 +178,7 @@ fn slow(answer: &Answer, request: Request) -> Option<Failure> {
                 limit.as_secs()
             ),
             "wecom-callback answers in milliseconds, so the time goes elsewhere: a slow proxy, a \
-             cold start, DNS lookups at the proxy, or a server far from WeCom — answer from a \
+             cold start, DNS lookups at the proxy, or a server far from WeCom; answer from a \
              warm server close to mainland China",
         )
     })
@@ -203,7 +203,7 @@ fn not_ok(answer: &Answer, request: Request, setting: &Setting) -> Option<Verdic
         404 => fail(
             format!("nothing answers at this path (404){}", html_note(html)),
             format!(
-                "make the URL's path reach apps.{}.path ({}); this URL's path is {} — fix the \
+                "make the URL's path reach apps.{}.path ({}); this URL's path is {}: fix the \
                  URL in the console, or the proxy's location for it",
                 setting.app, setting.path, setting.url_path
             ),
@@ -253,7 +253,7 @@ fn not_ok(answer: &Answer, request: Request, setting: &Setting) -> Option<Verdic
         ),
         _ if html => fail(
             format!(
-                "answered an HTML page ({status}, {}) — a proxy's error page or a login page, \
+                "answered an HTML page ({status}, {}): a proxy's error page or a login page, \
                  not wecom-callback",
                 preview(&answer.body)
             ),
@@ -320,8 +320,8 @@ pub(super) fn refused(refusal: Refusal, said: &str, setting: &Setting) -> Failur
             ),
             format!(
                 "give the running service apps.{app}.encoding_aes_key and apps.{app}.corp_id \
-                 (or receive_id) exactly as the console shows them — the key of the same \
-                 接收事件服务器 as the Token, the CorpID from 我的企业 → 企业信息 — and restart it"
+                 (or receive_id) exactly as the console shows them (the key of the same \
+                 接收事件服务器 as the Token, the CorpID from 我的企业 → 企业信息), and restart it"
             ),
         ),
         Refusal::Timestamp => Failure::new(
@@ -344,7 +344,7 @@ pub(super) fn rewritten_query(said: &str) -> Failure {
     Failure::new(
         format!(
             "a proxy rewrote the query string on the way: an echostr with +, / and = was \
-             refused ({said}), the same check with letters and digits only passed — WeCom's \
+             refused ({said}), the same check with letters and digits only passed; WeCom's \
              echostr has them, so WeCom would fail (回调地址请求不通过)"
         ),
         "forward the query string untouched: nginx proxy_pass without a URI part \
