@@ -9,7 +9,7 @@
 //!
 //! The answer side is not: [`call_by_name`] returns WeCom's answer as received, every field,
 //! known to the types or not, and [`pages_by_name`] the items of every page of a paged
-//! endpoint (see [`PAGINATION`](super::paging::PAGINATION)).
+//! endpoint (see [`PAGINATION`]).
 
 use futures::Stream;
 use serde_json::{Map, Value};
