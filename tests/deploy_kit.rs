@@ -231,7 +231,7 @@ async fn dashboard_and_alerts_name_only_exported_metrics() {
     let refusals = expr_of("WecomCallbackRefusals");
     assert!(
         refusals.contains("wecom_callback_callbacks_total")
-            && refusals.contains(r#"outcome!~"stored|duplicate|verified""#),
+            && refusals.contains(r#"outcome!~"stored|duplicate|verified|probe""#),
         "{refusals}"
     );
     let token = expr_of("WecomCallbackTokenFailures");
