@@ -11,6 +11,17 @@ use common::*;
 use serde_json::Value;
 use wecom_callback::Service;
 
+/// The value of `key = …` in `config.example.toml` (the defaults a deployment starts from).
+fn example_setting(key: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).expect("config.example.toml");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{key} = ")))
+        .and_then(|rest| rest.split('#').next())
+        .map(|value| value.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("config.example.toml has no {key}"))
+}
+
 fn deploy_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("deploy")
@@ -274,7 +285,10 @@ fn systemd_unit_is_hardened() {
         .first()
         .and_then(|value| value.trim_end_matches('s').parse().ok())
         .expect("TimeoutStopSec in seconds");
-    let shutdown = config("", "").shutdown_timeout().as_secs().max(10);
+    let shutdown: u64 = example_setting("shutdown_timeout")
+        .trim_end_matches('s')
+        .parse()
+        .expect("shutdown_timeout in seconds");
     assert!(
         seconds > 2 * shutdown,
         "TimeoutStopSec {seconds}s must exceed twice shutdown_timeout ({shutdown}s)"
