@@ -13,17 +13,20 @@
 
 mod diagnosis;
 mod probe;
+mod report;
+mod target;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::redirect::Policy;
 
 use self::diagnosis::{Answer, Failure, Setting, Verdict};
 use self::probe::Shape;
+use self::report::Report;
+use self::target::{Host, Target};
 use super::{CliError, CliResult};
 use crate::crypto::MsgCrypt;
 
@@ -55,112 +58,6 @@ pub(crate) fn run(config: &Path, app: Option<&str>, url: &str) -> CliResult {
     let mut report = Report::default();
     runtime.block_on(check(&target, &crypt, &setting, &mut report));
     report.finish()
-}
-
-/// The public URL, taken apart.
-struct Target {
-    url: Url,
-    host: Host,
-    port: u16,
-    https: bool,
-}
-
-/// The host of the URL: a name to resolve, or an address.
-enum Host {
-    /// A DNS name.
-    Name(String),
-    /// An IP address (nothing to resolve).
-    Ip(IpAddr),
-}
-
-impl Target {
-    fn parse(text: &str) -> Result<Self, CliError> {
-        let url = Url::parse(text.trim())
-            .map_err(|e| CliError::new(format!("--url {text:?} is not a URL: {e}")))?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            other => {
-                return Err(CliError::new(format!(
-                    "--url must start with https:// or http://, not {other}://"
-                )));
-            }
-        };
-        let host = match url.host_str() {
-            Some(name) if !name.is_empty() => {
-                // An IPv6 host comes in brackets.
-                match name.trim_start_matches('[').trim_end_matches(']').parse() {
-                    Ok(ip) => Host::Ip(ip),
-                    Err(_) => Host::Name(name.to_owned()),
-                }
-            }
-            _ => return Err(CliError::new(format!("--url {text:?} has no host"))),
-        };
-        let port = url
-            .port_or_known_default()
-            .unwrap_or(if https { 443 } else { 80 });
-        Ok(Target {
-            url,
-            host,
-            port,
-            https,
-        })
-    }
-
-    fn host_text(&self) -> String {
-        self.url.host_str().unwrap_or_default().to_owned()
-    }
-
-    /// The URL with `query` appended, as WeCom calls it.
-    fn with_query(&self, query: &str) -> String {
-        let mut base = self.url.clone();
-        base.set_fragment(None);
-        let base = base.as_str().to_owned();
-        let separator = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{separator}{query}")
-    }
-}
-
-/// How many steps failed, printing each step as it ends.
-#[derive(Default)]
-struct Report {
-    failed: usize,
-    verification_failed: bool,
-    last_fix: Option<String>,
-}
-
-impl Report {
-    fn pass(&mut self, step: &str, detail: &str) {
-        println!("✔ {step}: {detail}");
-    }
-
-    fn fail(&mut self, step: &str, failure: &Failure) {
-        self.failed += 1;
-        if self.last_fix.as_deref() == Some(failure.fix.as_str()) {
-            println!("✘ {step}: {} — fix as above", failure.cause);
-        } else {
-            println!("✘ {step}: {} — {}", failure.cause, failure.fix);
-        }
-        self.last_fix = Some(failure.fix.clone());
-    }
-
-    /// `Ok` when every step passed; otherwise the summary for stderr.
-    fn finish(self) -> CliResult {
-        if self.failed == 0 {
-            return Ok(());
-        }
-        let plural = if self.failed == 1 { "" } else { "s" };
-        let consequence = if self.verification_failed {
-            "WeCom would refuse this URL (回调地址请求不通过)"
-        } else {
-            "WeCom would accept the URL, but not deliver its callbacks"
-        };
-        Err(CliError::new(format!(
-            "{} check{plural} failed: {consequence}; fix it and run doctor again before pressing \
-             保存 in the console",
-            self.failed
-        )))
-    }
 }
 
 const VERIFY_STEP: &str = "URL verification (GET)";
