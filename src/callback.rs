@@ -7,6 +7,22 @@ use crate::crypto::{CryptoError, MsgCrypt, RANDOM_LEN};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::event::Event;
 
+/// The `Event` of the probe `wecom-callback doctor` POSTs. It only proves that the path, Token,
+/// EncodingAESKey and receive id work, so the server answers it 200 without storing or
+/// dispatching it.
+pub const DOCTOR_PROBE_EVENT: &str = "wecom_callback_doctor";
+
+/// The plaintext of the probe `wecom-callback doctor` POSTs: a harmless event whose `Event` is
+/// [`DOCTOR_PROBE_EVENT`], addressed to `receive_id`, created at `now` (Unix seconds).
+pub fn doctor_probe_xml(receive_id: &str, now: u64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{receive_id}]]></ToUserName>\
+         <FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{now}</CreateTime>\
+         <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{DOCTOR_PROBE_EVENT}]]></Event>\
+         <ChangeType><![CDATA[probe]]></ChangeType></xml>"
+    )
+}
+
 /// The query parameters WeCom signs a callback with.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CallbackQuery {
@@ -542,6 +558,14 @@ mod tests {
         assert!(!looks_like_echostr(""));
         assert!(!looks_like_echostr(&"1".repeat(129)));
         assert!(!looks_like_echostr("a b"));
+    }
+
+    #[test]
+    fn doctor_probe_is_the_documented_event() {
+        assert_eq!(
+            doctor_probe_xml("ww1", 1700000000),
+            "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[wecom_callback_doctor]]></Event><ChangeType><![CDATA[probe]]></ChangeType></xml>"
+        );
     }
 
     #[test]

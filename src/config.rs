@@ -269,6 +269,9 @@ pub struct ApiConfig {
     /// Per-request timeout.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
+    /// Egress proxy for API calls (`http://…` or `https://…`); when unset, the `HTTPS_PROXY`,
+    /// `HTTP_PROXY` and `NO_PROXY` environment variables apply.
+    pub proxy: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -276,6 +279,7 @@ impl Default for ApiConfig {
         ApiConfig {
             base_url: "https://qyapi.weixin.qq.com".into(),
             timeout: Duration::from_secs(10),
+            proxy: None,
         }
     }
 }
@@ -481,6 +485,11 @@ impl Config {
                 "api.base_url",
                 "must start with http:// or https://",
             ));
+        }
+        if let Some(proxy) = &self.api.proxy
+            && !(proxy.starts_with("http://") || proxy.starts_with("https://"))
+        {
+            return Err(invalid("api.proxy", "must start with http:// or https://"));
         }
         if self.apps.is_empty() {
             return Err(invalid("apps", "at least one [[apps]] is required"));

@@ -12,8 +12,7 @@ use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::store::{Appended, Inbox, NewEvent, StoreError, dedup_key};
 
-/// The `Event` of the harmless probe `doctor` sends: acknowledged, never stored or handled.
-pub const PROBE_EVENT: &str = "wecom_callback_doctor";
+use crate::callback::DOCTOR_PROBE_EVENT;
 
 /// What happened to an accepted event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +54,7 @@ impl Intake {
         plaintext: String,
         event: Event,
     ) -> Result<Accepted, StoreError> {
-        if event.event_name() == Some(PROBE_EVENT) {
+        if event.event_name() == Some(DOCTOR_PROBE_EVENT) {
             return Ok(Accepted::Probe);
         }
         let reservation = self.dispatcher.reserve(app, &event);

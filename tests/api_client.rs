@@ -1,12 +1,12 @@
 //! The API client against a fake WeCom (wiremock answering like WeCom: HTTP 200 + `errcode`):
 //! token caching and single flight, the retry policy per `errcode`, secrecy of the secret and
-//! token, cursor paging, and the by-name entry point.
+//! token, cursor paging, the egress proxy, and the by-name entry point.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wecom_callback::api::contact::{GetFollowUserListRequest, RemarkRequest};
+use wecom_callback::api::contact::{GetFollowUserListRequest, ListRequest, RemarkRequest};
 use wecom_callback::api::contact_way::ListContactWayRequest;
 use wecom_callback::api::{
     AccessToken, ApiError, ByNameError, CachedToken, Client, MemoryTokenStore, TokenStore,
@@ -148,14 +148,14 @@ async fn a_second_rejection_is_an_error_not_a_loop() {
     assert_eq!(err.code(), Some(42001));
 }
 
-/// 45009 backs off and retries; the retry succeeds.
+/// 45033 (concurrency limit) backs off and retries; the retry succeeds.
 #[tokio::test]
-async fn rate_limit_backs_off_then_succeeds() {
+async fn concurrency_limit_backs_off_then_succeeds() {
     let server = MockServer::start().await;
     mount_gettoken(&server, TOKEN, 1).await;
     Mock::given(method("GET"))
         .and(path(FOLLOW))
-        .respond_with(answer(45009, "api freq out of limit", json!({})))
+        .respond_with(answer(45033, "api concurrent out of limit", json!({})))
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
@@ -167,6 +167,132 @@ async fn rate_limit_backs_off_then_succeeds() {
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "backoff is configurable"
+    );
+}
+
+/// 45009 (frequency limit) is reported at once, naming the limit: one call, no retry.
+#[tokio::test]
+async fn frequency_limit_is_reported_at_once() {
+    let server = MockServer::start().await;
+    mount_gettoken(&server, TOKEN, 1).await;
+    mount_follow(
+        &server,
+        TOKEN,
+        answer(45009, "api freq out of limit", json!({})),
+        1,
+    )
+    .await;
+
+    let err = follow(&client(&server)).await.expect_err("limited");
+    assert!(matches!(err, ApiError::FrequencyLimit { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("errcode 45009: api freq out of limit (frequency limit of ")
+            && shown.contains(FOLLOW)
+            && shown.contains("not retried"),
+        "{shown}"
+    );
+    assert_eq!(err.code(), Some(45009));
+    assert!(
+        err.is_transient(),
+        "a caller backing off for minutes may retry"
+    );
+    server.verify().await;
+}
+
+/// 60020 names the egress IP problem and its fix (企业可信IP).
+#[tokio::test]
+async fn untrusted_ip_says_to_add_the_egress_ip() {
+    let server = MockServer::start().await;
+    mount_gettoken(&server, TOKEN, 1).await;
+    mount_follow(
+        &server,
+        TOKEN,
+        answer(
+            60020,
+            "not allow to access from your ip, from ip: 203.0.113.7",
+            json!({}),
+        ),
+        1,
+    )
+    .await;
+    let shown = follow(&client(&server))
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        shown.starts_with("errcode 60020: not allow to access from your ip, from ip: 203.0.113.7")
+            && shown.contains("egress IP")
+            && shown.contains("企业可信IP"),
+        "{shown}"
+    );
+}
+
+/// 84061 from `list` (the member has no customers) is an empty list, typed and by name; the
+/// same code from another endpoint stays an error.
+#[tokio::test]
+async fn member_without_customers_is_an_empty_list() {
+    let server = MockServer::start().await;
+    mount_gettoken(&server, TOKEN, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/externalcontact/list"))
+        .and(query_param("userid", "newbie"))
+        .respond_with(answer(84061, "not external contact", json!({})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/cgi-bin/externalcontact/get"))
+        .respond_with(answer(84061, "not external contact", json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let client = client(&server);
+    let list = client
+        .list(&ListRequest {
+            userid: "newbie".into(),
+        })
+        .await
+        .expect("empty list");
+    assert!(list.external_userid.is_empty());
+    let printed = call_by_name(&client, "list", r#"{"userid":"newbie"}"#)
+        .await
+        .expect("empty list by name");
+    assert_eq!(
+        printed,
+        json!({"errcode": 84061, "errmsg": "not external contact", "external_userid": []})
+    );
+    let err = call_by_name(&client, "get", r#"{"external_userid":"wm1"}"#)
+        .await
+        .expect_err("84061 elsewhere is an error");
+    assert_eq!(err.code(), Some(84061));
+}
+
+/// With `.proxy(url)` every call, `gettoken` included, goes through the proxy (here a fake
+/// that answers for WeCom, so the API host itself need not resolve).
+#[tokio::test]
+async fn calls_go_through_the_configured_proxy() {
+    let proxy = MockServer::start().await;
+    mount_gettoken(&proxy, TOKEN, 1).await;
+    mount_follow(&proxy, TOKEN, ok(json!({"follow_user": ["via-proxy"]})), 1).await;
+    let client = Client::builder()
+        .corp_id(CORP_ID)
+        .secret(SECRET)
+        .base_url("http://qyapi.wecom.invalid")
+        .proxy(proxy.uri())
+        .build()
+        .expect("client");
+    assert_eq!(
+        follow(&client).await.expect("through the proxy"),
+        ["via-proxy"]
+    );
+    let seen = proxy.received_requests().await.unwrap_or_default();
+    assert!(
+        seen.iter()
+            .all(|r| r.url.host_str() == Some("qyapi.wecom.invalid")),
+        "{:?}",
+        seen.iter().map(|r| r.url.to_string()).collect::<Vec<_>>()
     );
 }
 
@@ -527,7 +653,7 @@ async fn calls_are_counted_by_errcode() {
     mount_gettoken(&server, TOKEN, 1).await;
     Mock::given(method("GET"))
         .and(path(FOLLOW))
-        .respond_with(answer(45009, "api freq out of limit", json!({})))
+        .respond_with(answer(-1, "system busy", json!({})))
         .up_to_n_times(1)
         .mount(&server)
         .await;
@@ -541,20 +667,21 @@ async fn calls_are_counted_by_errcode() {
         [
             (
                 "/cgi-bin/externalcontact/get_follow_user_list".to_owned(),
-                0,
-                2
+                -1,
+                1
             ),
             (
                 "/cgi-bin/externalcontact/get_follow_user_list".to_owned(),
-                45009,
-                1
+                0,
+                2
             ),
             ("/cgi-bin/gettoken".to_owned(), 0, 1),
         ]
     );
 }
 
-/// By name: the answer as JSON; WeCom errors keep `errcode N: errmsg`; bad input sends nothing.
+/// By name: WeCom's answer as received, fields the types do not know included; WeCom errors
+/// keep `errcode N: errmsg`; bad input sends nothing.
 #[tokio::test]
 async fn call_by_name_end_to_end() {
     let server = MockServer::start().await;
@@ -568,13 +695,22 @@ async fn call_by_name_end_to_end() {
         .expect(1)
         .mount(&server)
         .await;
-    mount_follow(&server, TOKEN, ok(json!({"follow_user": ["a", "b"]})), 1).await;
+    mount_follow(
+        &server,
+        TOKEN,
+        ok(json!({"follow_user": ["a", "b"], "brand_new": {"x": 1.5}})),
+        1,
+    )
+    .await;
 
     let client = client(&server);
     let answer = call_by_name(&client, "get_follow_user_list", "")
         .await
         .expect("call");
-    assert_eq!(answer, json!({"follow_user": ["a", "b"]}));
+    assert_eq!(
+        answer,
+        json!({"errcode": 0, "errmsg": "ok", "follow_user": ["a", "b"], "brand_new": {"x": 1.5}})
+    );
 
     let err = call_by_name(
         &client,

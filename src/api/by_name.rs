@@ -1,17 +1,26 @@
 //! Calling an endpoint by its method name with a JSON request — what the `api` command does.
 //!
-//! The JSON is parsed into the endpoint's typed request, so an unknown or mistyped field is an
-//! error naming it. Then the typed request is turned back into JSON and compared with what was
-//! given: every field given must survive (nested objects included — their types tolerate unknown
-//! fields because responses share them) and nothing may be added. So the request WeCom receives
-//! has exactly the fields given; unset optional fields are never sent as zero values.
+//! The request side is typed: the JSON is parsed into the endpoint's typed request, so an
+//! unknown or mistyped field is an error naming it. Then the typed request is turned back into
+//! JSON and compared with what was given: every field given must survive (nested objects
+//! included — their types tolerate unknown fields because responses share them) and nothing
+//! may be added. So the request WeCom receives has exactly the fields given; unset optional
+//! fields are never sent as zero values.
+//!
+//! The answer side is not: [`call_by_name`] returns WeCom's answer as received, every field,
+//! known to the types or not, and [`pages_by_name`] the items of every page of a paged
+//! endpoint (see [`PAGINATION`]).
 
+use futures::Stream;
 use serde_json::{Map, Value};
 
 use super::client::Client;
 use super::endpoint::Endpoint;
-use super::endpoints::endpoint_table;
+use super::endpoints::{ENDPOINTS, endpoint_table};
 use super::error::ApiError;
+use super::paging::{PAGINATION, pagination};
+#[cfg(test)]
+use super::types;
 use super::{
     acquisition, contact, contact_way, group_chat, group_welcome, id_convert, message, moment,
     statistics, strategy, tag, transfer,
@@ -37,6 +46,14 @@ pub enum ByNameError {
         /// What is wrong, on one line (serde's message, naming the field).
         message: String,
     },
+    /// `--all` (walking every page) was asked of a method that answers with one page.
+    #[error("`{method}` is not paged, so there are no pages to walk; paged methods: {paged}")]
+    NotPaged {
+        /// The method.
+        method: String,
+        /// The methods that are paged, comma-separated.
+        paged: String,
+    },
     /// The call failed; `Display` is `errcode N: errmsg` when WeCom answered with an error.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -52,8 +69,12 @@ impl ByNameError {
     }
 }
 
-/// Calls `method` with the request given as JSON (empty or `{}` for no fields) and returns the
-/// typed response as JSON.
+/// Calls `method` with the request given as JSON (empty or `{}` for no fields) and returns
+/// WeCom's answer as received: the whole object, `errcode` and `errmsg` included, with every
+/// field whether the types know it or not.
+///
+/// When WeCom says "none" with an error code (84061 from `list`: the member has no customers)
+/// the answer is a success that keeps WeCom's `errcode` and `errmsg` and gains the empty list.
 ///
 /// ```no_run
 /// # async fn run(client: wecom_callback::api::Client) -> Result<(), wecom_callback::api::ByNameError> {
@@ -69,6 +90,69 @@ impl ByNameError {
 pub async fn call_by_name(client: &Client, method: &str, json: &str) -> Result<Value, ByNameError> {
     let given = parse(method, json)?;
     dispatch(client, method, given).await
+}
+
+/// The items of every page of the paged `method`, a page at a time: the first page is asked
+/// with the request given as JSON, each further one with the cursor (or offset) the previous
+/// answer pointed at, until WeCom says there is no more. Which field of an answer holds the
+/// items is [`Pagination::items`](super::paging::Pagination::items).
+///
+/// ```no_run
+/// # async fn run(client: wecom_callback::api::Client) -> Result<(), wecom_callback::api::ByNameError> {
+/// use futures::TryStreamExt;
+///
+/// let pages = wecom_callback::api::pages_by_name(&client, "groupchat_list", r#"{"limit":1000}"#)?;
+/// let mut pages = std::pin::pin!(pages);
+/// while let Some(items) = pages.try_next().await? {
+///     for chat in items {
+///         println!("{chat}");
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// Before anything is sent: [`ByNameError::UnknownMethod`], [`ByNameError::NotPaged`] or
+/// [`ByNameError::InvalidRequest`]. Then each page may fail with [`ByNameError::Api`], which
+/// ends the walk.
+pub fn pages_by_name<'a>(
+    client: &'a Client,
+    method: &str,
+    json: &str,
+) -> Result<impl Stream<Item = Result<Vec<Value>, ByNameError>> + Send + 'a, ByNameError> {
+    let first = first_page_request(method, json)?;
+    let walk = pagination(method).ok_or_else(|| not_paged(method))?;
+    let endpoint = ENDPOINTS
+        .iter()
+        .find(|endpoint| endpoint.name == method)
+        .ok_or_else(|| unknown_method(method))?;
+    Ok(futures::stream::try_unfold(
+        Some(first),
+        move |next| async move {
+            let Some(request) = next else {
+                return Ok(None);
+            };
+            let answer = client
+                .call_json(endpoint.method, endpoint.path, &request)
+                .await?;
+            let following = walk.next_request(&request, &answer);
+            Ok::<_, ByNameError>(Some((walk.items(&answer), following)))
+        },
+    ))
+}
+
+/// The request for the first page that [`pages_by_name`] would send, without sending anything.
+///
+/// # Errors
+/// [`ByNameError::UnknownMethod`], [`ByNameError::NotPaged`] or
+/// [`ByNameError::InvalidRequest`].
+pub fn first_page_request(method: &str, json: &str) -> Result<Value, ByNameError> {
+    let given = parse(method, json)?;
+    if pagination(method).is_none() {
+        return Err(not_paged(method));
+    }
+    validate(method, given)
 }
 
 /// The JSON body (or query fields, for GET endpoints) that [`call_by_name`] would send, without
@@ -109,16 +193,34 @@ fn typed<E: Endpoint>(given: Value) -> Result<(E, Value), ByNameError> {
     Ok((request, sent))
 }
 
-/// Sends `given` as an `E` and returns the typed response as JSON.
+/// Sends `given` as an `E` and returns WeCom's answer as received.
 async fn send<E: Endpoint>(client: &Client, given: Value) -> Result<Value, ByNameError> {
     let (request, _) = typed::<E>(given)?;
-    let response = client.call(&request).await?;
-    serde_json::to_value(response).map_err(|err| {
+    let mut answer = client.call_raw(&request).await?;
+    if answer.get("errcode").and_then(Value::as_i64).unwrap_or(0) != 0 {
+        // The client let a non-zero code through because it means "none" here (84061 from
+        // `list`): add the typed answer's fields that are missing, i.e. the empty list.
+        complete::<E>(&mut answer)?;
+    }
+    Ok(answer)
+}
+
+/// Adds to `answer` every field of `E`'s typed response that it lacks, with its default.
+fn complete<E: Endpoint>(answer: &mut Value) -> Result<(), ByNameError> {
+    let decode_error = |err: serde_json::Error| {
         ByNameError::Api(ApiError::Decode {
             path: E::PATH.to_owned(),
             message: err.to_string(),
         })
-    })
+    };
+    let typed: E::Response = serde_json::from_value(answer.clone()).map_err(decode_error)?;
+    let typed = serde_json::to_value(typed).map_err(decode_error)?;
+    if let (Value::Object(answer), Value::Object(typed)) = (answer, typed) {
+        for (key, value) in typed {
+            answer.entry(key).or_insert(value);
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `sent` has exactly the keys of `given` (ignoring `null`s given), recursively.
@@ -162,6 +264,14 @@ fn invalid(method: &str, message: String) -> ByNameError {
     ByNameError::InvalidRequest {
         method: method.to_owned(),
         message,
+    }
+}
+
+fn not_paged(method: &str) -> ByNameError {
+    let paged: Vec<&str> = PAGINATION.iter().map(|row| row.method).collect();
+    ByNameError::NotPaged {
+        method: method.to_owned(),
+        paged: paged.join(", "),
     }
 }
 
@@ -249,6 +359,17 @@ macro_rules! define_dispatch {
                 }
             )*
             Err(unknown_method(method))
+        }
+
+        /// The typed response of `method` with every field at its default, as JSON.
+        #[cfg(test)]
+        fn default_response(method: &str) -> Option<Value> {
+            $(
+                if method == stringify!($name) {
+                    return serde_json::to_value(<$response>::default()).ok();
+                }
+            )*
+            None
         }
     };
 }
@@ -340,6 +461,61 @@ mod tests {
         assert!(sent.is_err(), "unknown fields are rejected even when null");
         let sent = request_json("list_contact_way", r#"{"cursor":null}"#).unwrap();
         assert_eq!(sent, json!({}));
+    }
+
+    #[test]
+    fn every_paged_method_names_fields_its_response_has() {
+        for row in PAGINATION {
+            let shape = default_response(row.method).expect(row.method);
+            assert!(shape[row.items].is_array(), "{}: {}", row.method, row.items);
+            let next = match row.scheme {
+                super::super::paging::Scheme::Offset => "next_offset",
+                _ => "next_cursor",
+            };
+            assert!(shape.get(next).is_some(), "{}: {next}", row.method);
+        }
+    }
+
+    #[test]
+    fn remark_mobiles_clear_and_unchanged_are_distinct() {
+        let clear = request_json(
+            "remark",
+            r#"{"userid":"u","external_userid":"e","remark_mobiles":[""]}"#,
+        )
+        .unwrap();
+        assert_eq!(clear["remark_mobiles"], json!([""]));
+        let unchanged = request_json("remark", r#"{"userid":"u","external_userid":"e"}"#).unwrap();
+        assert!(unchanged.get("remark_mobiles").is_none());
+    }
+
+    #[test]
+    fn mark_source_is_sent_for_contact_ways() {
+        let add = request_json(
+            "add_contact_way",
+            r#"{"type":1,"scene":2,"mark_source":true}"#,
+        )
+        .unwrap();
+        assert_eq!(add, json!({"type": 1, "scene": 2, "mark_source": true}));
+        let update = request_json(
+            "update_contact_way",
+            r#"{"config_id":"c","mark_source":false}"#,
+        )
+        .unwrap();
+        assert_eq!(update, json!({"config_id": "c", "mark_source": false}));
+    }
+
+    #[test]
+    fn unionid_conversion_requires_openid() {
+        let err = request_json("unionid_to_external_userid", r#"{"unionid":"u"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `openid`"), "{err}");
+        let sent = request_json(
+            "unionid_to_external_userid",
+            r#"{"unionid":"u","openid":"o"}"#,
+        )
+        .unwrap();
+        assert_eq!(sent, json!({"unionid": "u", "openid": "o"}));
     }
 
     #[test]

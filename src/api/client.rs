@@ -5,7 +5,10 @@
 //! - 40014 / 42001 (and 40082 / 42009): the token was rejected — replace it (single flight) and
 //!   replay the call once;
 //! - 40001: the secret is wrong — [`ApiError::InvalidSecret`], never a refresh loop;
-//! - -1 / 45009 / 45033: back off exponentially with jitter and retry a bounded number of times;
+//! - -1 / 45033: back off exponentially with jitter and retry a bounded number of times;
+//! - 45009: a per-minute/per-hour frequency limit — [`ApiError::FrequencyLimit`] at once, since
+//!   retrying within seconds only spends more of the same quota;
+//! - 84061 from `externalcontact/list` (the member has no customers): an empty answer;
 //! - any other non-zero `errcode`: [`ApiError::Api`].
 //!
 //! Transport failures are not retried: a POST that timed out may have been carried out.
@@ -120,10 +123,33 @@ impl Client {
     /// Any [`ApiError`]; a non-zero `errcode` is [`ApiError::Api`] (after the retries described
     /// in the module docs).
     pub async fn call<E: Endpoint>(&self, request: &E) -> Result<E::Response, ApiError> {
-        match E::METHOD {
-            HttpMethod::Get => self.get_query(E::PATH, request).await,
-            HttpMethod::Post => self.post_json(E::PATH, request).await,
-        }
+        let answer = self.call_raw(request).await?;
+        decode(E::PATH, answer)
+    }
+
+    /// Calls the endpoint `request` belongs to and returns WeCom's answer as received: the
+    /// whole JSON object, `errcode` and `errmsg` included, with every field whether the
+    /// response type knows it or not.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn call_raw<E: Endpoint>(&self, request: &E) -> Result<Value, ApiError> {
+        self.exchange(E::METHOD, E::PATH, request).await
+    }
+
+    /// Calls `path` with `request`'s fields (query parameters for GET, the JSON body for POST)
+    /// exactly as given, and returns WeCom's answer as received — for walking pages by name,
+    /// where the next request is the last one with a new cursor.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call); [`ApiError::Encode`] for a GET field that is not a scalar.
+    pub async fn call_json(
+        &self,
+        method: HttpMethod,
+        path: &str,
+        request: &Value,
+    ) -> Result<Value, ApiError> {
+        self.exchange(method, path, request).await
     }
 
     /// POSTs `body` as JSON to `path` (e.g. `/cgi-bin/externalcontact/remark`) and decodes the
@@ -136,13 +162,7 @@ impl Client {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let body = serde_json::to_vec(body).map_err(|err| ApiError::Encode {
-            path: path.to_owned(),
-            message: err.to_string(),
-        })?;
-        let answer = self
-            .round_trip(HttpMethod::Post, path, &Payload::Json(body), Auth::Token)
-            .await?;
+        let answer = self.exchange(HttpMethod::Post, path, body).await?;
         decode(path, answer)
     }
 
@@ -156,11 +176,27 @@ impl Client {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let pairs = query_pairs(path, query)?;
-        let answer = self
-            .round_trip(HttpMethod::Get, path, &Payload::Query(pairs), Auth::Token)
-            .await?;
+        let answer = self.exchange(HttpMethod::Get, path, query).await?;
         decode(path, answer)
+    }
+
+    /// Encodes `request` for `method` and sends it with the access token; returns the answer.
+    async fn exchange<Req: Serialize + ?Sized>(
+        &self,
+        method: HttpMethod,
+        path: &str,
+        request: &Req,
+    ) -> Result<Value, ApiError> {
+        let payload = match method {
+            HttpMethod::Get => Payload::Query(query_pairs(path, request)?),
+            HttpMethod::Post => {
+                Payload::Json(serde_json::to_vec(request).map_err(|err| ApiError::Encode {
+                    path: path.to_owned(),
+                    message: err.to_string(),
+                })?)
+            }
+        };
+        self.round_trip(method, path, &payload, Auth::Token).await
     }
 
     /// A valid access token: the cached one, or a new one from `gettoken` (fetched once however
@@ -217,7 +253,7 @@ impl Client {
     }
 
     /// Sends one call until WeCom gives an answer the policy accepts, and returns that answer
-    /// (the whole JSON object, `errcode` 0).
+    /// (the whole JSON object: `errcode` 0, or a code that means "none" for this path).
     async fn round_trip(
         &self,
         method: HttpMethod,
@@ -234,6 +270,9 @@ impl Client {
         loop {
             let answer = self.send(method, path, payload, token.as_ref()).await?;
             let (code, message) = envelope(&answer);
+            if errcode::means_empty(path, code) {
+                return Ok(answer);
+            }
             match errcode::classify(code) {
                 Class::Success => return Ok(answer),
                 Class::TokenInvalid if !replayed => {
@@ -268,6 +307,13 @@ impl Client {
                         code,
                         message,
                         attempts: retries + 1,
+                    });
+                }
+                Class::FrequencyLimit => {
+                    return Err(ApiError::FrequencyLimit {
+                        code,
+                        message,
+                        path: path.to_owned(),
                     });
                 }
                 Class::TokenInvalid | Class::Other => return Err(ApiError::Api { code, message }),
@@ -402,6 +448,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     refresh_margin: Duration,
     token_store: Option<Arc<dyn TokenStore>>,
+    proxy: Option<String>,
 }
 
 impl Default for ClientBuilder {
@@ -415,6 +462,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             refresh_margin: Duration::from_secs(300),
             token_store: None,
+            proxy: None,
         }
     }
 }
@@ -429,6 +477,7 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("retry", &self.retry)
             .field("refresh_margin", &self.refresh_margin)
+            .field("proxy", &self.proxy.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -464,7 +513,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How many times a busy/rate-limited call (-1, 45009, 45033) is retried, default 3.
+    /// How many times a busy call (-1, or 45033 over the concurrency limit) is retried,
+    /// default 3. A frequency limit (45009) is never retried at once.
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
         self
@@ -489,11 +539,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every call through this egress proxy (`http://host:port`, `https://…`; it may carry
+    /// `user:password@`). `None`, the default, leaves the choice to the environment: reqwest's
+    /// usual `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` variables apply. Use it when WeCom only
+    /// accepts calls from a 企业可信IP that is not this machine's own egress address.
+    pub fn proxy(mut self, url: impl Into<Option<String>>) -> Self {
+        self.proxy = url.into().filter(|url| !url.trim().is_empty());
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
-    /// [`ApiError::Config`] if `corp_id` or `secret` is missing or empty, the base URL is not
-    /// http(s), or the HTTP client cannot be built.
+    /// [`ApiError::Config`] if `corp_id` or `secret` is missing or empty, the base URL or the
+    /// proxy URL is not http(s), or the HTTP client cannot be built.
     pub fn build(self) -> Result<Client, ApiError> {
         let corp_id = self
             .corp_id
@@ -509,11 +568,23 @@ impl ClientBuilder {
                 "base_url must start with https:// or http://, got {base_url:?}"
             )));
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .use_rustls_tls()
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
-            .user_agent(concat!("wecom-callback/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("wecom-callback/", env!("CARGO_PKG_VERSION")));
+        if let Some(url) = &self.proxy {
+            // The URL may carry credentials: errors say what is wrong, never the URL itself.
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ApiError::Config(
+                    "proxy must start with http:// or https://".to_owned(),
+                ));
+            }
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|_| ApiError::Config("proxy is not a valid URL".to_owned()))?;
+            http = http.proxy(proxy);
+        }
+        let http = http
             .build()
             .map_err(|err| ApiError::Config(format!("cannot build the HTTP client: {err}")))?;
         let store = self
@@ -551,6 +622,28 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("base_url"), "{err}");
+    }
+
+    #[test]
+    fn proxy_must_be_http_and_is_never_shown() {
+        let builder = Client::builder().corp_id("ww1").secret("s");
+        let err = builder
+            .clone()
+            .proxy("ftp://user:PASSWORD@proxy".to_owned())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proxy") && !err.contains("PASSWORD"), "{err}");
+        let err = builder
+            .clone()
+            .proxy("http://user:PASSWORD@[::1".to_owned())
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proxy") && !err.contains("PASSWORD"), "{err}");
+        let with_proxy = builder.proxy("http://user:PASSWORD@127.0.0.1:3128".to_owned());
+        assert!(!format!("{with_proxy:?}").contains("PASSWORD"));
+        with_proxy.build().expect("a proxy URL with credentials");
     }
 
     #[test]

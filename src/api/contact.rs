@@ -280,7 +280,8 @@ pub struct RemarkRequest {
     /// Corp name (≤ 20 chars; WeChat customers only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remark_company: Option<String>,
-    /// Phone numbers; `[]` clears them.
+    /// Phone numbers, as WeCom documents them: a list replaces the remarked numbers; `[""]`
+    /// (one empty string) clears them all; `None` (absent) leaves them unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remark_mobiles: Option<Vec<String>>,
     /// Business-card image media id.

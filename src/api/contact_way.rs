@@ -48,6 +48,10 @@ pub struct AddContactWayRequest {
     /// One customer may add only one member of this way.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exclusive: Option<bool>,
+    /// Mark the customers added through this way with where they came from (the way's
+    /// 渠道来源 shown in the customer's profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_source: Option<bool>,
     /// What the temporary chat sends when it ends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conclusions: Option<Conclusions>,
@@ -122,6 +126,9 @@ pub struct ContactWay {
     /// One customer per member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exclusive: Option<bool>,
+    /// Whether added customers are marked with where they came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_source: Option<bool>,
     /// End-of-chat message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conclusions: Option<Conclusions>,
@@ -199,6 +206,9 @@ pub struct UpdateContactWayRequest {
     /// One customer per member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exclusive: Option<bool>,
+    /// Mark the customers added through this way with where they came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark_source: Option<bool>,
     /// End-of-chat message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conclusions: Option<Conclusions>,

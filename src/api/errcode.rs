@@ -20,7 +20,8 @@ pub const ACCESS_TOKEN_EXPIRED: i64 = 42001;
 pub const INVALID_SUITE_TOKEN: i64 = 40082;
 /// suite_access_token已过期 — as [`INVALID_ACCESS_TOKEN`], for suite tokens.
 pub const SUITE_TOKEN_EXPIRED: i64 = 42009;
-/// 接口调用超过限制 (frequency limit).
+/// 接口调用超过限制: a per-minute/per-hour frequency limit was hit. Retrying within seconds
+/// only spends more of the same quota, so it is reported at once.
 pub const FREQUENCY_LIMIT: i64 = 45009;
 /// 接口并发调用超过限制 (concurrency limit).
 pub const CONCURRENCY_LIMIT: i64 = 45033;
@@ -30,6 +31,15 @@ pub const NO_PERMISSION: i64 = 48002;
 pub const WELCOME_CODE_INVALID: i64 = 41050;
 /// 客户和服务人员已经开始聊天了: the welcome message is refused for good.
 pub const ALREADY_CHATTING: i64 = 41051;
+/// 不安全的访问IP (`not allow to access from your ip`): the caller's egress IP is not in the
+/// app's 企业可信IP.
+pub const UNTRUSTED_IP: i64 = 60020;
+/// 非外部联系人 / the member has no customers: `externalcontact/list` answers it for a member
+/// without customers, which the client turns into an empty list.
+pub const NOT_EXTERNAL_CONTACT: i64 = 84061;
+
+/// The path of `externalcontact/list`, the one endpoint where 84061 means "none".
+const LIST_PATH: &str = "/cgi-bin/externalcontact/list";
 
 /// What the client does about an `errcode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +50,11 @@ pub(crate) enum Class {
     TokenInvalid,
     /// The secret is wrong: a configuration error, never retried.
     InvalidSecret,
-    /// WeCom is busy or rate-limiting: back off and retry a bounded number of times.
+    /// WeCom is busy (-1) or over the concurrency limit (45033): back off and retry a bounded
+    /// number of times.
     Busy,
+    /// A frequency limit (45009): reported at once, never retried within seconds.
+    FrequencyLimit,
     /// Anything else: returned to the caller as it is.
     Other,
 }
@@ -54,8 +67,32 @@ pub(crate) fn classify(code: i64) -> Class {
             Class::TokenInvalid
         }
         INVALID_SECRET => Class::InvalidSecret,
-        SYSTEM_BUSY | FREQUENCY_LIMIT | CONCURRENCY_LIMIT => Class::Busy,
+        SYSTEM_BUSY | CONCURRENCY_LIMIT => Class::Busy,
+        FREQUENCY_LIMIT => Class::FrequencyLimit,
         _ => Class::Other,
+    }
+}
+
+/// Whether `code` from `path` is WeCom's way of saying "nothing": the answer then counts as a
+/// success with no items (84061 from `externalcontact/list`: the member has no customers).
+pub(crate) fn means_empty(path: &str, code: i64) -> bool {
+    code == NOT_EXTERNAL_CONTACT && path == LIST_PATH
+}
+
+/// What to do about `code`, for the error message: ` (cause: fix)`, or empty for codes whose
+/// `errmsg` says enough.
+pub(crate) fn hint(code: i64) -> &'static str {
+    match code {
+        UNTRUSTED_IP => {
+            " (this server's egress IP is not in the app's 企业可信IP: add it in the admin \
+             console under 应用管理 → the app → 企业可信IP, or send API calls through \
+             [api] proxy from an address that is listed)"
+        }
+        NO_PERMISSION => {
+            " (the secret's app may not call customer-contact APIs: use the 客户联系 secret, or \
+             add the app under 客户联系 → 可调用接口的应用)"
+        }
+        _ => "",
     }
 }
 
@@ -70,9 +107,23 @@ mod tests {
             assert_eq!(classify(code), Class::TokenInvalid, "{code}");
         }
         assert_eq!(classify(40001), Class::InvalidSecret);
-        for code in [-1, 45009, 45033] {
+        for code in [-1, 45033] {
             assert_eq!(classify(code), Class::Busy, "{code}");
         }
+        assert_eq!(classify(45009), Class::FrequencyLimit);
         assert_eq!(classify(41050), Class::Other);
+    }
+
+    #[test]
+    fn only_list_treats_84061_as_empty() {
+        assert!(means_empty("/cgi-bin/externalcontact/list", 84061));
+        assert!(!means_empty("/cgi-bin/externalcontact/get", 84061));
+        assert!(!means_empty("/cgi-bin/externalcontact/list", 84062));
+    }
+
+    #[test]
+    fn untrusted_ip_names_the_fix() {
+        assert!(hint(60020).contains("企业可信IP") && hint(60020).contains("egress IP"));
+        assert_eq!(hint(41051), "");
     }
 }

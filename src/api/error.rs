@@ -15,8 +15,10 @@ pub type TokenStoreError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// WeCom answered with a non-zero `errcode` that retrying cannot fix.
-    #[error("errcode {code}: {message}")]
+    /// WeCom answered with a non-zero `errcode` that retrying at once cannot fix. For codes
+    /// with a known fix (60020: egress IP not in 企业可信IP; 48002: no API permission) `Display`
+    /// adds it after `errcode N: errmsg`.
+    #[error("errcode {code}: {message}{}", errcode::hint(*code))]
     Api {
         /// WeCom's `errcode`.
         code: i64,
@@ -31,7 +33,24 @@ pub enum ApiError {
         message: String,
     },
 
-    /// WeCom stayed busy or rate-limited (`-1`, `45009`, `45033`) through every retry.
+    /// `errcode` 45009: a frequency limit of WeCom's was hit. Reported at once — retrying within
+    /// seconds would only spend more of the same per-minute/per-hour quota. Transient: a caller
+    /// that backs off for minutes (the dispatcher) may try again.
+    #[error(
+        "errcode {code}: {message} (frequency limit of {path} hit — 接口调用超过限制: WeCom caps \
+         how often each corp, app and IP may call an API per minute and per hour; not retried \
+         at once: wait a minute, then call less often)"
+    )]
+    FrequencyLimit {
+        /// WeCom's `errcode` (45009).
+        code: i64,
+        /// WeCom's `errmsg`.
+        message: String,
+        /// The endpoint path whose limit was hit, without query.
+        path: String,
+    },
+
+    /// WeCom stayed busy or over the concurrency limit (`-1`, `45033`) through every retry.
     #[error("errcode {code}: {message} (gave up after {attempts} attempts)")]
     Busy {
         /// The last `errcode`.
@@ -106,7 +125,9 @@ impl ApiError {
     /// WeCom's `errcode`, when WeCom answered with one.
     pub fn code(&self) -> Option<i64> {
         match self {
-            Self::Api { code, .. } | Self::Busy { code, .. } => Some(*code),
+            Self::Api { code, .. }
+            | Self::Busy { code, .. }
+            | Self::FrequencyLimit { code, .. } => Some(*code),
             Self::InvalidSecret { .. } => Some(errcode::INVALID_SECRET),
             _ => None,
         }
@@ -116,11 +137,16 @@ impl ApiError {
     /// busy or rate-limit codes, token problems and token-store outages.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport(_) | Self::Busy { .. } | Self::TokenStore(_) => true,
+            Self::Transport(_)
+            | Self::Busy { .. }
+            | Self::FrequencyLimit { .. }
+            | Self::TokenStore(_) => true,
             Self::Http { status, .. } => *status == 429 || *status >= 500,
             Self::Api { code, .. } => matches!(
                 errcode::classify(*code),
-                errcode::Class::Busy | errcode::Class::TokenInvalid
+                errcode::Class::Busy
+                    | errcode::Class::FrequencyLimit
+                    | errcode::Class::TokenInvalid
             ),
             Self::InvalidSecret { .. }
             | Self::Decode { .. }
@@ -173,5 +199,36 @@ mod tests {
         assert_eq!(secret.code(), Some(40001));
         assert!(secret.is_permanent());
         assert!(secret.to_string().starts_with("errcode 40001: "));
+    }
+
+    #[test]
+    fn frequency_limit_names_the_limit() {
+        let err = ApiError::FrequencyLimit {
+            code: 45009,
+            message: "api freq out of limit".into(),
+            path: "/cgi-bin/externalcontact/get".into(),
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("errcode 45009: api freq out of limit (frequency limit of /cgi-bin/externalcontact/get"),
+            "{shown}"
+        );
+        assert!(err.is_transient() && err.code() == Some(45009));
+    }
+
+    #[test]
+    fn untrusted_ip_says_what_to_do() {
+        let err = ApiError::Api {
+            code: 60020,
+            message: "not allow to access from your ip, from ip: 203.0.113.7".into(),
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("errcode 60020: not allow to access from your ip")
+                && shown.contains("egress IP")
+                && shown.contains("企业可信IP"),
+            "{shown}"
+        );
+        assert!(err.is_permanent());
     }
 }

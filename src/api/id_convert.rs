@@ -13,9 +13,9 @@ use super::types::ExternalUseridPair;
 pub struct UnionidToExternalUseridRequest {
     /// The WeChat unionid.
     pub unionid: String,
-    /// The openid under the same subject (required by the current API version).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub openid: Option<String>,
+    /// The WeChat openid of the same user, under the subject that owns the unionid
+    /// (required: WeCom refuses the call without it).
+    pub openid: String,
     /// 0 corp subject (default), 1 service-provider subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<i64>,

@@ -12,8 +12,10 @@
 //!   [`strategy`], [`tag`], [`transfer`], [`group_chat`], [`moment`], [`message`],
 //!   [`group_welcome`], [`statistics`], [`acquisition`], [`id_convert`]; shared nested
 //!   objects (attachments, …) in [`types`].
-//! - [`paging`]: walking cursor-paged endpoints ([`Client::pages`], [`Client::all_pages`]).
-//! - [`by_name`]: calling an endpoint by its method name with JSON (the `api` command).
+//! - [`paging`]: walking paged endpoints, typed ([`Client::pages`], [`Client::all_pages`]) and
+//!   by name ([`PAGINATION`]: each paged method's scheme and items field).
+//! - [`by_name`]: calling an endpoint by its method name with JSON and getting WeCom's answer
+//!   as received (the `api` command), page by page with [`pages_by_name`].
 //!
 //! # Names
 //!
@@ -68,10 +70,12 @@ pub mod token;
 pub mod transfer;
 pub mod types;
 
-pub use by_name::{ByNameError, METHODS, call_by_name, request_json};
+pub use by_name::{
+    ByNameError, METHODS, call_by_name, first_page_request, pages_by_name, request_json,
+};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use endpoint::{Endpoint, EndpointInfo, HttpMethod};
 pub use endpoints::ENDPOINTS;
 pub use error::{ApiError, TokenStoreError};
-pub use paging::{CursorRequest, Paged};
+pub use paging::{CursorRequest, PAGINATION, Paged, Pagination, Scheme, pagination};
 pub use token::{AccessToken, CachedToken, MemoryTokenStore, TokenStore};

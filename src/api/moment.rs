@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::paging::cursor_paged;
-use super::types::{Attachment, Text, lenient_f64};
+use super::types::{Attachment, Text, lenient_f64, lenient_i64};
 
 /// `POST get_moment_list`: moments published in a time window (≤ 30 days), paged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,7 +48,8 @@ pub struct Moment {
     pub moment_id: String,
     /// Who created it.
     pub creator: String,
-    /// When (unix seconds).
+    /// When (unix seconds; WeCom sends a number or a numeric string).
+    #[serde(deserialize_with = "lenient_i64")]
     pub create_time: i64,
     /// 0 corp, 1 personal.
     pub create_type: i64,
@@ -354,4 +355,26 @@ cursor_paged! {
         GetMomentSendResultRequest;
     responses: GetMomentListResponse, GetMomentTaskResponse, GetMomentCustomerListResponse,
         GetMomentSendResultResponse;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn moment_create_time_is_a_number_or_a_string() {
+        let page: GetMomentListResponse = serde_json::from_value(json!({
+            "moment_list": [
+                {"moment_id": "m1", "create_time": 1605000000},
+                {"moment_id": "m2", "create_time": "1605000001"}
+            ],
+            "next_cursor": ""
+        }))
+        .expect("both forms");
+        let times: Vec<i64> = page.moment_list.iter().map(|m| m.create_time).collect();
+        assert_eq!(times, [1605000000, 1605000001]);
+        let bad = serde_json::from_value::<Moment>(json!({"create_time": "yesterday"}));
+        assert!(bad.is_err());
+    }
 }

@@ -1,11 +1,12 @@
-//! How long to wait before retrying a call WeCom answered with busy (-1) or a rate limit
-//! (45009, 45033): exponential backoff with jitter, a bounded number of times.
+//! How long to wait before retrying a call WeCom answered with busy (-1) or the concurrency
+//! limit (45033): exponential backoff with jitter, a bounded number of times. (The frequency
+//! limit, 45009, is not retried at once: see [`client`](super::client).)
 
 use std::time::Duration;
 
 use rand::Rng;
 
-/// The retry budget for busy/rate-limited answers.
+/// The retry budget for busy answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetryPolicy {
     /// Retries after the first attempt (the official advice for -1 is at most 3).

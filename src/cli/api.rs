@@ -1,26 +1,46 @@
-//! `api`: call one typed client method by name and print the JSON response.
+//! `api`: call one WeCom external-contact method by name and print WeCom's answer as received.
+//!
+//! Standard output is the answer object, every field — pretty-printed for a terminal, one
+//! compact line otherwise (for `jq` and scripts). With `--all` it is one compact JSON line per
+//! item across every page, with a progress line on stderr when stderr is a terminal.
 
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+
+use futures::TryStreamExt;
+use serde_json::Value;
 
 use super::{CliError, CliResult};
 use crate::service::Service;
 
-/// `api --config F --app NAME METHOD [JSON]`, or `api --list`.
-pub(crate) fn run(
-    config: &Path,
-    app: Option<&str>,
-    list: bool,
-    method: Option<&str>,
-    json: Option<&str>,
-) -> CliResult {
-    if list {
+/// What `api` was asked to do.
+pub(crate) struct ApiArgs<'a> {
+    /// The config file.
+    pub config: &'a Path,
+    /// `--app`.
+    pub app: Option<&'a str>,
+    /// `--list`: print the method names.
+    pub list: bool,
+    /// `--all`: walk every page.
+    pub all: bool,
+    /// The method name.
+    pub method: Option<&'a str>,
+    /// The request as JSON (`-` reads stdin).
+    pub json: Option<&'a str>,
+}
+
+/// `api --config F --app NAME [--all] METHOD [JSON]`, or `api --list`.
+pub(crate) fn run(args: ApiArgs<'_>) -> CliResult {
+    if args.list {
         for name in crate::api::METHODS {
             println!("{name}");
         }
         return Ok(());
     }
-    let method = method.ok_or_else(|| CliError::new("name a method (see api --list)"))?;
-    let json = match json {
+    let method = args
+        .method
+        .ok_or_else(|| CliError::new("name a method (see api --list)"))?;
+    let json = match args.json {
         Some("-") => {
             let bytes = super::read_input(None)?;
             String::from_utf8(bytes).map_err(|_| CliError::new("stdin: not utf-8"))?
@@ -28,7 +48,13 @@ pub(crate) fn run(
         Some(text) => text.to_owned(),
         None => "{}".to_owned(),
     };
-    let (config, index) = super::load_app(config, app)?;
+    if args.all {
+        // Refuse a method without pages (or a bad request) before loading the config.
+        crate::api::first_page_request(method, &json)?;
+    } else {
+        crate::api::request_json(method, &json)?;
+    }
+    let (config, index) = super::load_app(args.config, args.app)?;
     let app = &config.apps[index];
     let client = Service::api_client(&config, app)?.ok_or_else(|| {
         CliError::new(format!(
@@ -40,7 +66,48 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
-    let response = runtime.block_on(crate::api::call_by_name(&client, method, &json))?;
-    println!("{}", serde_json::to_string_pretty(&response)?);
+    runtime.block_on(async {
+        if args.all {
+            print_every_item(&client, method, &json).await
+        } else {
+            let answer = crate::api::call_by_name(&client, method, &json).await?;
+            print_answer(&answer)
+        }
+    })
+}
+
+/// Prints one answer: pretty for a terminal, one compact line otherwise.
+fn print_answer(answer: &Value) -> CliResult {
+    let text = if std::io::stdout().is_terminal() {
+        serde_json::to_string_pretty(answer)?
+    } else {
+        serde_json::to_string(answer)?
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// Walks every page of `method` and prints each item as one compact JSON line.
+async fn print_every_item(client: &crate::api::Client, method: &str, json: &str) -> CliResult {
+    let progress = std::io::stderr().is_terminal();
+    let pages = crate::api::pages_by_name(client, method, json)?;
+    let mut pages = std::pin::pin!(pages);
+    let (mut page_count, mut item_count) = (0usize, 0usize);
+    while let Some(items) = pages.try_next().await? {
+        page_count += 1;
+        item_count += items.len();
+        let mut out = std::io::stdout().lock();
+        for item in &items {
+            writeln!(out, "{}", serde_json::to_string(item)?)?;
+        }
+        out.flush()?;
+        if progress {
+            eprint!("\r{method}: page {page_count}, {item_count} items");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! the runtime), and turns every failure into one line on stderr and a non-zero exit code.
 
 mod api;
+mod doctor;
 mod events;
 mod offline;
 mod serve;
@@ -115,18 +116,30 @@ enum Command {
         /// The plaintext file; stdin when absent.
         file: Option<PathBuf>,
     },
-    /// Call one WeCom external-contact API method and print its JSON response.
+    /// Call one WeCom external-contact API method and print its JSON response as received.
     Api {
         #[command(flatten)]
         app: AppArgs,
         /// List every method and exit.
         #[arg(long)]
         list: bool,
+        /// Walk every page of a paged method and print one JSON line per item.
+        #[arg(long, conflicts_with = "list")]
+        all: bool,
         /// The method: the path after /cgi-bin/externalcontact/ with / → _ (e.g. groupchat_list).
         #[arg(required_unless_present = "list")]
         method: Option<String>,
         /// The request as JSON, with WeCom's field names ("-" reads stdin; default {}).
         json: Option<String>,
+    },
+    /// Act as WeCom against the public URL (DNS, connection, TLS, the signed GET URL
+    /// verification, a sealed test POST) and explain each failure with its fix.
+    Doctor {
+        #[command(flatten)]
+        app: AppArgs,
+        /// The public callback URL, as entered in the console (https://example.com/callback/contacts).
+        #[arg(long)]
+        url: String,
     },
     /// Validate a config file and say what is wrong.
     CheckConfig {
@@ -226,15 +239,18 @@ pub fn run(cli: Cli, plugins: Vec<Arc<dyn PluginFactory>>) -> CliResult {
         Command::Api {
             app,
             list,
+            all,
             method,
             json,
-        } => api::run(
-            &app.file.config,
-            app.app.as_deref(),
+        } => api::run(api::ApiArgs {
+            config: &app.file.config,
+            app: app.app.as_deref(),
             list,
-            method.as_deref(),
-            json.as_deref(),
-        ),
+            all,
+            method: method.as_deref(),
+            json: json.as_deref(),
+        }),
+        Command::Doctor { app, url } => doctor::run(&app.file.config, app.app.as_deref(), &url),
         Command::CheckConfig { config } => offline::check_config(&config.config, plugins),
     }
 }

@@ -138,6 +138,7 @@ impl Service {
             .secret(secret.expose().to_owned())
             .base_url(config.api.base_url.clone())
             .timeout(config.api.timeout)
+            .proxy(config.api.proxy.clone())
             .build()
             .map(Some)
             .map_err(|e| ServiceError::Api {
