@@ -23,6 +23,7 @@
 //! - [`dispatch`]: the engine — per-handler slots, lanes, timeouts, panics caught, retries.
 //! - [`plugins`]: built-in handlers (`welcome`, `tag_by_state`, `forward`).
 //! - [`service`]: assembles everything, serves HTTP, and stops gracefully.
+//! - [`testing`]: fixtures by name, a fake WeCom API and a ready [`Context`] for your tests.
 //! - [`cli`]: the `wecom-callback` command line.
 
 #![warn(missing_docs)]
@@ -44,6 +45,7 @@ mod metrics;
 pub mod plugins;
 pub mod service;
 pub mod store;
+pub mod testing;
 mod web;
 mod xml;
 
@@ -57,5 +59,10 @@ pub use event::{
     UnknownEvent,
 };
 pub use handler::{Context, Handler, HandlerError, HandlerResult};
+pub use service::{Embedded, Handle};
 pub use service::{Running, Service, ServiceError};
 pub use store::{Inbox, MemoryInbox, SqliteInbox, StoreError};
+
+/// The SQLite bindings this crate links (bundled SQLite): depend on this re-export, or pin the
+/// same `rusqlite` version, so that your own SQLite code links with ours.
+pub use rusqlite;

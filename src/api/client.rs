@@ -523,7 +523,7 @@ impl ClientBuilder {
     /// The delay before the first busy retry, default 200 ms; it doubles each retry (with
     /// jitter) up to 10 s.
     pub fn retry_backoff(mut self, base: Duration) -> Self {
-        self.retry.base_delay = base;
+        self.retry.backoff.base = base;
         self
     }
 
