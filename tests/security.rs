@@ -767,7 +767,7 @@ fn fuzz_the_http_path() {
     // Any query bytes, printable or not; any body.
     fuzz(
         "arbitrary query",
-        150,
+        300,
         (
             any_method(),
             prop_oneof![
@@ -790,7 +790,7 @@ fn fuzz_the_http_path() {
     };
     fuzz(
         "well-formed query",
-        150,
+        300,
         (
             any_method(),
             value(),
@@ -820,7 +820,7 @@ fn fuzz_the_http_path() {
     // Validly signed random Encrypt values: base64-like, or any text.
     fuzz(
         "signed random Encrypt",
-        200,
+        400,
         (
             any::<bool>(),
             prop_oneof![
@@ -839,7 +839,7 @@ fn fuzz_the_http_path() {
     let plaintext = GENUINE_VALUES.as_bytes().to_vec();
     fuzz(
         "signed mutated body",
-        150,
+        300,
         (
             vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
             0u8..3,
@@ -877,7 +877,7 @@ fn fuzz_the_http_path() {
     let query = genuine().query.to_query_string();
     fuzz(
         "any body",
-        100,
+        200,
         prop_oneof![
             vec(any::<u8>(), 0..800),
             "<xml>[ -~]{0,300}</xml>".prop_map(String::into_bytes),
@@ -894,7 +894,7 @@ fn fuzz_the_http_path() {
     // shifted, and signed.
     fuzz(
         "signed mutated ciphertext",
-        200,
+        400,
         (
             vec(any::<u8>(), 8..200),
             any::<bool>(),
@@ -927,6 +927,12 @@ fn fuzz_the_http_path() {
                 probe
             }),
     );
+
+    // A query far over any header limit is refused, not served or crashed on.
+    let huge = format!("echostr={}", "A".repeat(100_000));
+    let (status, _) = exchange(fuzz_server(), "GET", &request_target(huge.as_bytes()), b"")
+        .unwrap_or_else(|e| panic!("a 100 kB query: {e}"));
+    assert!((400..500).contains(&status), "a 100 kB query: {status}");
 
     let (status, body) = exchange(fuzz_server(), "GET", b"/healthz", b"").unwrap();
     assert_eq!((status, body.as_slice()), (200, b"ok".as_slice()));
