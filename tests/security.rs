@@ -16,7 +16,8 @@
 //! - **Redirects.** A forward target answering 307 is not followed. The delivery is retried and
 //!   then dead, and the stored error says why.
 //! - **No secret in logs or stored errors.** The real binary gets every fixture and every kind of
-//!   failure. Its log and every event's `events show` output must not contain any secret.
+//!   failure. Neither its log nor any event's `events show` output holds a secret or the forward
+//!   URL's password or query, and neither the log nor a stored error holds a WelcomeCode.
 
 mod common;
 
