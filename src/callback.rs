@@ -135,8 +135,8 @@ impl CallbackError {
                 skew: Some(skew),
                 tolerance,
             } => format!(
-                "timestamp is {}s {} our clock (allowed: {tolerance}s): if WeCom sent it, this \
-                 server's clock is wrong (check NTP); otherwise it is a replay",
+                "timestamp is {}s {} our clock (clock skew allowed: {tolerance}s): if WeCom sent \
+                 it, this server's clock is wrong (check NTP); otherwise it is a replay",
                 skew.abs(),
                 if *skew >= 0 { "behind" } else { "ahead of" }
             ),
@@ -546,7 +546,7 @@ mod tests {
             assert_eq!(result.is_ok(), ok, "{at}: {result:?}");
             if let Err(e) = result {
                 assert_eq!(e.status(), 401);
-                assert!(e.log_line().contains("clock"), "{}", e.log_line());
+                assert!(e.log_line().contains("clock skew"), "{}", e.log_line());
             }
         }
     }

@@ -13,9 +13,14 @@
 //! injected, the ciphertexts must be byte-identical; when the other side picks it, we recover it
 //! and re-encrypt to the same bytes.
 //!
+//! And forwards: **standardwebhooks** (PyPI, the Standard Webhooks reference library) verifies
+//! every forward a running service sends, as a receiver would, and refuses altered ones.
+//!
 //! `tools/interop/setup.sh` runs first (idempotent; a second run takes milliseconds). It needs
 //! network access to PyPI and npm the first time; if it fails, these tests FAIL with the reason.
 //! Set `WECOM_SKIP_INTEROP=1` to skip them deliberately. `INTEROP_SEED=<u64>` changes the cases.
+
+mod common;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -634,4 +639,121 @@ fn we_encrypt_wecom_crypto_decrypts() {
         );
     }
     f.finish(cases.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// standardwebhooks
+
+/// Run `standardwebhooks_verify.py` over captured forwards with `secret`.
+fn standardwebhooks(secret: &str, forwards: &[Json]) -> Vec<Json> {
+    let dir = interop_dir();
+    let mut cmd = Command::new(dir.join(".venv/bin/python"));
+    cmd.arg(dir.join("standardwebhooks_verify.py"))
+        .env("STANDARDWEBHOOKS_SECRET", secret);
+    run_helper(cmd, forwards)
+}
+
+/// A running service forwards every fixture (signed as Standard Webhooks) to a local target;
+/// the `standardwebhooks` package accepts every captured forward right away. The same forwards
+/// with one byte of the body changed, or checked with another secret, are refused, so the
+/// acceptance means something.
+#[test]
+fn standardwebhooks_verifies_every_forward() {
+    if setup().is_none() {
+        return;
+    }
+    const SECRET: &str = "whsec_aW50ZXJvcC1mb3J3YXJkLWtleS0wMTIzNDU2Nzg5YWI=";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fixtures = common::event_fixtures();
+    let captured: Vec<Json> = runtime.block_on(async {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let target = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/forwards"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&target)
+            .await;
+        let config = common::config(
+            "",
+            &format!(
+                "[[apps.forward]]\nurl = \"{}/forwards\"\nsecret = \"{SECRET}\"",
+                target.uri()
+            ),
+        );
+        let running = wecom_callback::Service::new(config).start().await.unwrap();
+        let base = format!("http://{}", running.addr());
+        let client = reqwest::Client::new();
+        for (name, xml) in &fixtures {
+            let (status, _) = common::post(&client, &base, &common::seal(xml, name)).await;
+            assert_eq!(status, 200, "{name}");
+        }
+        let mut requests = Vec::new();
+        for _ in 0..500 {
+            requests = target.received_requests().await.unwrap_or_default();
+            if requests.len() >= fixtures.len() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        running.stop().await;
+        requests
+            .iter()
+            .map(|r| {
+                let header = |name: &str| {
+                    r.headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                json!({
+                    "id": header("webhook-id"),
+                    "timestamp": header("webhook-timestamp"),
+                    "signature": header("webhook-signature"),
+                    "body": String::from_utf8(r.body.clone()).unwrap(),
+                })
+            })
+            .collect()
+    });
+    assert_eq!(captured.len(), fixtures.len(), "one forward per fixture");
+    let ids: std::collections::HashSet<&str> =
+        captured.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), captured.len(), "webhook-id is the event id");
+
+    let results = standardwebhooks(SECRET, &captured);
+    let refused: Vec<String> = captured
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r["ok"] != true)
+        .map(|(c, r)| format!("{} {}: {}", c["id"], c["body"], r["error"]))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "standardwebhooks refused {} of {} forwards:\n{}",
+        refused.len(),
+        captured.len(),
+        refused.join("\n")
+    );
+    eprintln!("standardwebhooks: {} forwards verified", captured.len());
+
+    let altered: Vec<Json> = captured
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            let body = c["body"].as_str().unwrap().replacen('{', "{ ", 1);
+            c["body"] = Json::String(body);
+            c
+        })
+        .collect();
+    let other_secret = "whsec_b3RoZXItc2VjcmV0LW9mLXRoZS1zYW1lLWxlbmd0aDAxMjM=";
+    for (what, results) in [
+        ("altered body", standardwebhooks(SECRET, &altered)),
+        ("another secret", standardwebhooks(other_secret, &captured)),
+    ] {
+        assert!(
+            results.iter().all(|r| r["ok"] == false),
+            "{what}: standardwebhooks accepted some: {results:?}"
+        );
+    }
 }

@@ -94,6 +94,8 @@ impl Forward {
         if !(settings.url.starts_with("http://") || settings.url.starts_with("https://")) {
             return Err("url must start with http:// or https://".into());
         }
+        // The parser's reason never repeats the URL, which may hold a password.
+        reqwest::Url::parse(&settings.url).map_err(|e| format!("url is not a valid URL: {e}"))?;
         let secret = settings
             .secret
             .as_ref()
@@ -119,18 +121,28 @@ impl Forward {
     }
 }
 
-/// A URL fit for logs: scheme, host, port and path; userinfo and query removed.
+/// A URL fit for logs: scheme, host, port and path; userinfo, query and fragment removed.
+///
+/// The URL is split as the HTTP client splits it, so a password holding `/`, `?` or `#` is not
+/// mistaken for the host. A URL that does not parse is not shown at all: a secret may sit
+/// anywhere in it.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return "<invalid URL>".to_owned();
     };
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    let redacted = if authority.contains('@') { "…@" } else { "" };
-    let query = if url.contains('?') { "?…" } else { "" };
-    format!("{scheme}://{redacted}{host}{path}{query}")
+    let userinfo = if parsed.username().is_empty() && parsed.password().is_none() {
+        ""
+    } else {
+        "…@"
+    };
+    let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let query = if parsed.query().is_some() { "?…" } else { "" };
+    format!(
+        "{}://{userinfo}{}{port}{}{query}",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default(),
+        parsed.path()
+    )
 }
 
 #[async_trait::async_trait]
@@ -228,5 +240,40 @@ mod tests {
             redact_url("http://127.0.0.1:9000/e"),
             "http://127.0.0.1:9000/e"
         );
+        assert_eq!(
+            redact_url("http://hooks.example.com/in?to=ops@example.com"),
+            "http://hooks.example.com/in?…"
+        );
+    }
+
+    #[test]
+    fn passwords_with_delimiters_are_never_shown() {
+        for url in [
+            "http://user:pa/55word@hooks.example.com/in",
+            "http://user:pa?55word@hooks.example.com/in",
+            "http://user:pa#55word@hooks.example.com/in",
+            "http://user:pa55word@@hooks.example.com/in",
+            "http://user:pa55word@hooks.example.com:99999/in",
+        ] {
+            let shown = redact_url(url);
+            assert!(
+                !shown.contains("pa") && !shown.contains("55word"),
+                "{url} shown as {shown}"
+            );
+        }
+        let settings = |url: &str| ForwardSettings {
+            url: url.to_owned(),
+            secret: None,
+            events: None,
+        };
+        let err = Forward::new(
+            0,
+            settings("http://user:pa/55word@hooks.example.com/in"),
+            Duration::from_secs(1),
+        )
+        .err()
+        .unwrap();
+        assert!(err.starts_with("url is not a valid URL"), "{err}");
+        assert!(!err.contains("55word"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the reference implementations the interop tests compare against:
-#   tools/interop/.venv         Python venv with wechatpy + cryptography (pinned in requirements.txt)
+#   tools/interop/.venv         Python venv with wechatpy + cryptography, and standardwebhooks (the
+#                               reference verifier of forwards), pinned in requirements.txt
 #   tools/interop/node_modules  @wecom/crypto (pinned in package.json / package-lock.json)
 #
 # Idempotent and fast when nothing changed: a stamp records the hash of the pin files, and the
@@ -37,7 +38,7 @@ if [[ ! -x .venv/bin/python ]]; then
     "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-.venv/bin/python -c 'import wechatpy.crypto, cryptography' >/dev/null
+.venv/bin/python -c 'import wechatpy.crypto, cryptography, standardwebhooks.webhooks' >/dev/null
 
 echo "interop setup: npm $(npm --version) installing @wecom/crypto" >&2
 if [[ -f package-lock.json ]]; then
