@@ -386,11 +386,21 @@ impl Config {
     /// # Errors
     /// See [`ConfigError`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_for(path, Uses::Everything)
+    }
+
+    /// Read a config file for a command that uses only part of it: a `${VAR}` that is not set
+    /// is an error only in the keys it uses (elsewhere it reads as empty), and only those keys
+    /// are validated.
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn load_for(path: &Path, uses: Uses) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Config::from_toml(&text, &|var| std::env::var(var).ok())
+        Config::from_toml_for(&text, &|var| std::env::var(var).ok(), uses)
     }
 
     /// Parse and validate TOML text; `env` looks variables up.
@@ -401,11 +411,31 @@ impl Config {
         text: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Self::from_toml_for(text, env, Uses::Everything)
+    }
+
+    /// [`Config::from_toml`] for a command that uses only part of the config (see
+    /// [`Config::load_for`]).
+    ///
+    /// # Errors
+    /// See [`ConfigError`].
+    pub fn from_toml_for(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+        uses: Uses,
+    ) -> Result<Config, ConfigError> {
         let mut value: toml::Value =
             toml::from_str(text).map_err(|e| ConfigError::Toml(one_line(&e.to_string())))?;
-        expand_vars(&mut value, "", env)?;
+        let lenient = |var: &str| env(var).or_else(|| Some(String::new()));
+        match uses {
+            Uses::Everything => expand_vars(&mut value, "", env)?,
+            Uses::Callbacks => expand_vars_where(&mut value, "", env, &lenient, &callback_key)?,
+        }
         let config: Config = from_value(value)?;
-        config.validate()?;
+        match uses {
+            Uses::Everything => config.validate()?,
+            Uses::Callbacks => config.validate_callbacks()?,
+        }
         Ok(config)
     }
 
@@ -421,6 +451,17 @@ impl Config {
                 format!("no app named {name:?} (apps: {})", names.join(", ")),
             )
         })
+    }
+
+    /// Only what opening and sealing callbacks needs: the apps' names, paths, ids and keys.
+    fn validate_callbacks(&self) -> Result<(), ConfigError> {
+        if self.apps.is_empty() {
+            return Err(invalid("apps", "at least one [[apps]] is required"));
+        }
+        for (i, app) in self.apps.iter().enumerate() {
+            self.validate_app(i, app)?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -615,6 +656,62 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Which part of the config a command uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    /// All of it (`serve`, `replay`, `check-config`, `api`, `events`).
+    Everything,
+    /// Only what opens and seals callbacks — each app's `name`, `path`, `corp_id`, `token`,
+    /// `encoding_aes_key`, `receive_id` and `reply` (`seal`, `decrypt`, `doctor`).
+    Callbacks,
+}
+
+/// Whether `key` is one that opening and sealing callbacks reads.
+fn callback_key(key: &str) -> bool {
+    let Some(rest) = key.strip_prefix("apps[") else {
+        return false;
+    };
+    let field = rest.split_once("].").map(|(_, f)| f).unwrap_or_default();
+    matches!(
+        field,
+        "name" | "path" | "corp_id" | "token" | "encoding_aes_key" | "receive_id" | "reply"
+    )
+}
+
+/// Like [`expand_vars`], but keys for which `strict` is false look variables up with
+/// `lenient` instead.
+fn expand_vars_where(
+    value: &mut toml::Value,
+    key: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    lenient: &dyn Fn(&str) -> Option<String>,
+    strict: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    match value {
+        toml::Value::String(s) if s.contains("${") => {
+            let lookup = if strict(key) { env } else { lenient };
+            *s = expand_string(s, key, lookup)?;
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_vars_where(item, &format!("{key}[{i}]"), env, lenient, strict)?;
+            }
+        }
+        toml::Value::Table(table) => {
+            for (k, v) in table.iter_mut() {
+                let child = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                expand_vars_where(v, &child, env, lenient, strict)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Replace `${VAR}` in every string value, naming the key when a variable is missing.
 fn expand_vars(
     value: &mut toml::Value,
@@ -713,6 +810,19 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
         assert_eq!(c.store.retention, Duration::from_secs(7 * 86400));
         assert_eq!(c.server.timestamp_tolerance, Duration::from_secs(600));
         assert!(!format!("{c:?}").contains("QDG6eK"));
+    }
+
+    #[test]
+    fn commands_that_only_open_callbacks_need_only_their_keys() {
+        let text = format!(
+            "[store]\nbackend = \"postgres\"\nurl = \"${{DATABASE_URL}}\"\n{MINIMAL}secret = \"${{SECRET}}\"\n"
+        );
+        assert!(Config::from_toml(&text, &env).is_err());
+        let c = Config::from_toml_for(&text, &env, Uses::Callbacks).unwrap();
+        assert_eq!(c.apps[0].token.expose(), "QDG6eK");
+        assert!(c.apps[0].api_secret().is_none());
+        let err = Config::from_toml_for(&text, &|_| None, Uses::Callbacks).unwrap_err();
+        assert!(err.to_string().contains("apps[0].token"), "{err}");
     }
 
     #[test]

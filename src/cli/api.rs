@@ -54,7 +54,7 @@ pub(crate) fn run(args: ApiArgs<'_>) -> CliResult {
     } else {
         crate::api::request_json(method, &json)?;
     }
-    let (config, index) = super::load_app(args.config, args.app)?;
+    let (config, index) = super::load_app(args.config, args.app, crate::config::Uses::Everything)?;
     let app = &config.apps[index];
     let client = Service::api_client(&config, app)?.ok_or_else(|| {
         CliError::new(format!(

@@ -40,7 +40,7 @@ const MAX_BODY: usize = 16 * 1024;
 
 /// `doctor --config F [--app NAME] --url PUBLIC_URL`.
 pub(crate) fn run(config: &Path, app: Option<&str>, url: &str) -> CliResult {
-    let (config, index) = super::load_app(config, app)?;
+    let (config, index) = super::load_app(config, app, crate::config::Uses::Callbacks)?;
     let app = &config.apps[index];
     let crypt = app
         .msg_crypt()

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, Uses};
 use crate::plugins::PluginFactory;
 
 /// A command failure: one line for the user, and the exit code.
@@ -32,6 +32,11 @@ impl CliError {
             message: message.to_string(),
             code: 1,
         }
+    }
+
+    /// The line shown to the user (after `error: `).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -279,9 +284,13 @@ pub(crate) fn read_input(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
     }
 }
 
-/// Load a config and pick the app (`--app`, or the only one).
-pub(crate) fn load_app(config: &Path, app: Option<&str>) -> Result<(Config, usize), CliError> {
-    let config = Config::load(config)?;
+/// Load a config (the part the command `uses`) and pick the app (`--app`, or the only one).
+pub(crate) fn load_app(
+    config: &Path,
+    app: Option<&str>,
+    uses: Uses,
+) -> Result<(Config, usize), CliError> {
+    let config = Config::load_for(config, uses)?;
     let index = match app {
         Some(name) => {
             config.app(name)?;

@@ -41,7 +41,7 @@ pub(crate) fn decrypt(
     query: &str,
     file: Option<&Path>,
 ) -> CliResult {
-    let (config, index) = load_app(config, app)?;
+    let (config, index) = load_app(config, app, crate::config::Uses::Callbacks)?;
     let crypt = config.apps[index].msg_crypt()?;
     // An old capture is decrypted whatever its timestamp; every cause is shown in full.
     let window = callback::TimestampWindow::OFF;
@@ -70,7 +70,7 @@ pub(crate) struct SealArgs<'a> {
 
 /// `seal --config F --app NAME [--timestamp T] [--nonce N] [--verify] [--send URL] [FILE]`.
 pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
-    let (config, index) = load_app(args.config, args.app)?;
+    let (config, index) = load_app(args.config, args.app, crate::config::Uses::Callbacks)?;
     let app: &AppConfig = &config.apps[index];
     let crypt = app.msg_crypt()?;
     let plaintext = read_input(args.file)?;

@@ -33,7 +33,7 @@ pub(crate) fn replay(
     files: &[PathBuf],
     plugins: Vec<Arc<dyn PluginFactory>>,
 ) -> CliResult {
-    let (mut config, index) = load_app(config, app)?;
+    let (mut config, index) = load_app(config, app, crate::config::Uses::Everything)?;
     crate::log::init(&config.log);
     let app_name: Arc<str> = Arc::from(config.apps[index].name.as_str());
     let mut events = Vec::new();

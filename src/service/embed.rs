@@ -40,7 +40,8 @@ use crate::web::{AppRoute, Web};
 /// Finished events deleted per purge transaction, so the purge never holds the writer long.
 const PURGE_BATCH: usize = 500;
 
-/// The built service, ready to mount.
+/// The built service, ready to mount. Cheap to clone (one per HTTP worker).
+#[derive(Clone)]
 pub struct Embedded {
     web: Arc<Web>,
     handle: Handle,
