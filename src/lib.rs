@@ -66,3 +66,8 @@ pub use store::{Inbox, MemoryInbox, SqliteInbox, StoreError};
 /// The SQLite bindings this crate links (bundled SQLite): depend on this re-export, or pin the
 /// same `rusqlite` version, so that your own SQLite code links with ours.
 pub use rusqlite;
+
+/// The README's Rust examples, compiled (and the test example run) by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -272,6 +272,47 @@ async fn events_list_show_and_retry() {
     assert!(stdout(&o).starts_with(&format!("{id}\tpending")));
     let o = run(&["events", "--config", &config, "show", "999"]);
     assert_eq!(stderr(&o), "error: no event 999");
+
+    // Dead letters survive the purge of finished events; `--failed` removes them.
+    let o = run(&["events", "--config", &config, "retry", "--failed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    {
+        let inbox = SqliteInbox::open(&db).unwrap();
+        let now = wecom_callback_now_ms();
+        let batch = inbox
+            .lease("contacts", "welcome", 1, now, now + 30_000)
+            .await
+            .unwrap();
+        inbox
+            .settle(
+                batch.deliveries[0].delivery.id,
+                1,
+                Outcome::Dead {
+                    error: "again".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let o = run(&["events", "--config", &config, "purge", "--before", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "0 finished events deleted");
+    let o = run(&["events", "--config", &config, "list", "--status", "failed"]);
+    assert!(stdout(&o).starts_with(&format!("{id}\tfailed")));
+    let o = run(&[
+        "events", "--config", &config, "purge", "--failed", "--before", "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "1 failed events deleted");
+    let o = run(&["events", "--config", &config, "list"]);
+    assert_eq!(stdout(&o), "");
+}
+
+fn wecom_callback_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn xml_value(xml: &str, name: &str) -> String {
