@@ -17,7 +17,8 @@
 //! Label values never come from unauthenticated input: `app` is a configured name, `outcome`
 //! a fixed word, `kind` the kind of an event whose signature checked out.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -49,9 +50,15 @@ pub struct Metrics {
     inner: Arc<Inner>,
 }
 
+/// The callback counters already resolved, by app, kind and outcome: the hot path looks its
+/// counter up by `&str` without building labels.
+type CallbackHandles = HashMap<Box<str>, HashMap<Box<str>, HashMap<&'static str, Counter>>>;
+
 struct Inner {
     registry: Mutex<Registry>,
     callbacks: Family<Labels, Counter>,
+    callback_handles: RwLock<CallbackHandles>,
+    latency_handles: RwLock<HashMap<Box<str>, Histogram>>,
     ack_latency: Family<Labels, Histogram>,
     handler_outcomes: Family<Labels, Counter>,
     deliveries_pending: Family<Labels, Gauge>,
@@ -134,6 +141,8 @@ impl Metrics {
             inner: Arc::new(Inner {
                 registry: Mutex::new(registry),
                 callbacks,
+                callback_handles: RwLock::default(),
+                latency_handles: RwLock::default(),
                 ack_latency,
                 handler_outcomes,
                 deliveries_pending,
@@ -147,23 +156,61 @@ impl Metrics {
     }
 
     /// Count one callback.
-    pub fn callback(&self, app: &str, kind: &str, outcome: &str) {
-        self.inner
-            .callbacks
-            .get_or_create(&vec![
-                ("app", app.to_owned()),
-                ("kind", kind.to_owned()),
-                ("outcome", outcome.to_owned()),
-            ])
-            .inc();
+    pub fn callback(&self, app: &str, kind: &str, outcome: &'static str) {
+        let inner = &self.inner;
+        let known = inner
+            .callback_handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(app)
+            .and_then(|kinds| kinds.get(kind))
+            .and_then(|outcomes| outcomes.get(outcome))
+            .cloned();
+        let counter = known.unwrap_or_else(|| {
+            let counter = inner
+                .callbacks
+                .get_or_create(&vec![
+                    ("app", app.to_owned()),
+                    ("kind", kind.to_owned()),
+                    ("outcome", outcome.to_owned()),
+                ])
+                .clone();
+            inner
+                .callback_handles
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(app.into())
+                .or_default()
+                .entry(kind.into())
+                .or_default()
+                .insert(outcome, counter.clone());
+            counter
+        });
+        counter.inc();
     }
 
     /// Record one acknowledgement's latency.
     pub fn ack_latency(&self, app: &str, seconds: f64) {
-        self.inner
-            .ack_latency
-            .get_or_create(&vec![("app", app.to_owned())])
-            .observe(seconds);
+        let inner = &self.inner;
+        let known = inner
+            .latency_handles
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(app)
+            .cloned();
+        let histogram = known.unwrap_or_else(|| {
+            let histogram = inner
+                .ack_latency
+                .get_or_create(&vec![("app", app.to_owned())])
+                .clone();
+            inner
+                .latency_handles
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(app.into(), histogram.clone());
+            histogram
+        });
+        histogram.observe(seconds);
     }
 
     /// Count one handler attempt.

@@ -117,7 +117,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     // Logs say what happened without secrets or decrypted content.
     let logs = std::fs::read_to_string(&first_log).unwrap()
         + &std::fs::read_to_string(&second_log).unwrap();
-    assert!(logs.contains("callback stored"), "{logs}");
+    assert!(logs.contains("serving"), "{logs}");
     assert!(logs.contains("shutting down"), "{logs}");
     for secret in [
         TOKEN,

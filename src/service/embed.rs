@@ -35,7 +35,7 @@ use crate::dispatch::Dispatcher;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::store::Inbox;
-use crate::web::{AppRoute, Web};
+use crate::web::{AppRoute, Tally, Web};
 
 /// Finished events deleted per purge transaction, so the purge never holds the writer long.
 const PURGE_BATCH: usize = 500;
@@ -52,18 +52,22 @@ pub struct Embedded {
 #[derive(Clone)]
 pub struct Handle {
     dispatcher: Dispatcher,
-    purge: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The retention purge and the periodic log summary.
+    background: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// For the last log summary.
+    web: Arc<Web>,
     grace: Duration,
 }
 
 impl Handle {
     /// Stop cleanly. Returns whether every running delivery finished within the grace period.
     pub async fn stop(&self) -> bool {
-        if let Ok(mut purge) = self.purge.lock()
-            && let Some(task) = purge.take()
-        {
-            task.abort();
+        if let Ok(mut background) = self.background.lock() {
+            for task in background.drain(..) {
+                task.abort();
+            }
         }
+        self.web.tally.log_summary();
         let finished = self.dispatcher.shutdown(self.grace).await;
         if !finished {
             tracing::warn!("handlers still running at shutdown; their deliveries stay pending");
@@ -130,13 +134,24 @@ impl Service {
             health: Mutex::new(None),
             write_failing: AtomicBool::new(false),
             write_failed: Mutex::new(None),
+            tally: Tally::default(),
         });
         let purge = tokio::spawn(purge_loop(inbox, config.store.retention));
+        let summary = tokio::spawn({
+            let web = web.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(Tally::EVERY).await;
+                    web.tally.log_summary();
+                }
+            }
+        });
         Ok(Embedded {
-            web,
+            web: web.clone(),
             handle: Handle {
+                web,
                 dispatcher,
-                purge: Arc::new(Mutex::new(Some(purge))),
+                background: Arc::new(Mutex::new(vec![purge, summary])),
                 grace: config.server.shutdown_timeout,
             },
         })

@@ -321,29 +321,44 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
         if batch.is_empty() {
             continue;
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
             let e = StoreError::from(e);
             for job in batch {
                 job.answer(Err(e.clone()));
             }
             continue;
         }
+        // A lone operation needs no savepoint: if it fails, its whole transaction is rolled back.
+        let alone = batch.len() == 1;
+        let mut roll_back = false;
         for job in &mut batch {
             // A failed statement (disk full, I/O error) may have ended the transaction; what is
             // left of the batch must not run in autocommit mode.
-            if conn.is_autocommit() || conn.execute_batch("SAVEPOINT job").is_err() {
+            if conn.is_autocommit() {
+                break;
+            }
+            if alone {
+                roll_back = !job.run(&conn);
+                continue;
+            }
+            if run_cached(&conn, "SAVEPOINT job").is_err() {
                 break;
             }
             if job.run(&conn) {
-                let _ = conn.execute_batch("RELEASE job");
+                let _ = run_cached(&conn, "RELEASE job");
             } else if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                let _ = run_cached(&conn, "ROLLBACK TO job");
+                let _ = run_cached(&conn, "RELEASE job");
             }
         }
         let committed = if conn.is_autocommit() {
             Err(StoreError("the transaction was rolled back".into()))
+        } else if roll_back {
+            // The lone operation failed: nothing of it is kept, and it reports its own error.
+            let _ = conn.execute_batch("ROLLBACK");
+            Ok(())
         } else {
-            conn.execute_batch("COMMIT").map_err(StoreError::from)
+            run_cached(&conn, "COMMIT")
         };
         if committed.is_err() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -352,6 +367,12 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
             job.answer(committed.clone());
         }
     }
+}
+
+/// Run a statement without parameters, prepared once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// The SQL for an event's derived status, over alias `e`.

@@ -13,7 +13,7 @@ pub(crate) mod actix;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,6 +95,45 @@ pub(crate) struct Web {
     pub(crate) write_failing: AtomicBool,
     /// When and why storing last failed.
     pub(crate) write_failed: Mutex<Option<(Instant, String)>>,
+    /// Callbacks since the last summary line.
+    pub(crate) tally: Tally,
+}
+
+/// Callbacks answered since the last summary, by outcome. Each callback is logged at `debug`;
+/// at `info` a summary line every [`Tally::EVERY`] keeps the log readable (and cheap) at
+/// thousands of callbacks a second, while refusals and store failures stay one line each.
+#[derive(Default)]
+pub(crate) struct Tally {
+    stored: AtomicU64,
+    duplicate: AtomicU64,
+    refused: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl Tally {
+    /// How often the summary is logged (when there was anything).
+    pub(crate) const EVERY: Duration = Duration::from_secs(10);
+
+    /// Log the counts since the last call and start again.
+    pub(crate) fn log_summary(&self) {
+        let take = |n: &AtomicU64| n.swap(0, Ordering::Relaxed);
+        let (stored, duplicate, refused, unavailable) = (
+            take(&self.stored),
+            take(&self.duplicate),
+            take(&self.refused),
+            take(&self.unavailable),
+        );
+        if stored + duplicate + refused + unavailable > 0 {
+            tracing::info!(
+                stored,
+                duplicate,
+                refused,
+                unavailable,
+                "callbacks in the last {}s",
+                Self::EVERY.as_secs()
+            );
+        }
+    }
 }
 
 impl Web {
@@ -134,11 +173,13 @@ impl Web {
         self.note_write(accepted.as_ref().err());
         let outcome = match accepted {
             Ok(Accepted::Stored(id)) => {
-                tracing::info!(app = %app.name, event_id = id, kind = %Escaped(&kind), "callback stored");
+                self.tally.stored.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(app = %app.name, event_id = id, kind = %Escaped(&kind), "callback stored");
                 "stored"
             }
             Ok(Accepted::Duplicate(id)) => {
-                tracing::info!(app = %app.name, event_id = id, kind = %Escaped(&kind), "duplicate callback acknowledged");
+                self.tally.duplicate.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(app = %app.name, event_id = id, kind = %Escaped(&kind), "duplicate callback acknowledged");
                 "duplicate"
             }
             Ok(Accepted::Probe) => {
@@ -177,6 +218,7 @@ impl Web {
     }
 
     fn refuse_callback(&self, app: &AppRoute, method: &str, error: &CallbackError) -> Answer {
+        self.tally.refused.fetch_add(1, Ordering::Relaxed);
         self.metrics.callback(&app.name, "-", error.label());
         tracing::warn!(
             app = %app.name,

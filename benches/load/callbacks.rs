@@ -1,0 +1,74 @@
+//! Distinct, validly sealed add_external_contact callbacks: in memory for the steady senders,
+//! and streamed to a file (one `query<TAB>body` line each) for `wrk`.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use wecom_callback::MsgCrypt;
+use wecom_callback::callback::seal_post;
+
+pub const TOKEN: &str = "QDG6eK";
+pub const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+pub const CORP_ID: &str = "wx5823bf96d3bd56c7";
+
+/// One sealed callback and its welcome code.
+#[derive(Clone)]
+pub struct Sealed {
+    pub query: String,
+    pub body: String,
+    pub welcome_code: String,
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Callback number `i` of series `series` (distinct plaintexts across series), sealed now.
+pub fn seal(crypt: &MsgCrypt, series: usize, i: usize) -> Sealed {
+    let code = format!("WELCOME{series:02}{i:08}");
+    let create_time = now();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[zhangsan]]></UserID><ExternalUserID><![CDATA[wmLoad{series:02}{i:08}]]></ExternalUserID><State><![CDATA[teststate]]></State><WelcomeCode><![CDATA[{code}]]></WelcomeCode></xml>"
+    );
+    let mut random = [b'0'; 16];
+    random[..10].copy_from_slice(format!("{series:02}{i:08}").as_bytes());
+    let sealed = seal_post(
+        crypt,
+        xml.as_bytes(),
+        &create_time.to_string(),
+        &i.to_string(),
+        random,
+    )
+    .expect("seal");
+    Sealed {
+        query: sealed.query.to_query_string(),
+        body: sealed.body.unwrap_or_default(),
+        welcome_code: code,
+    }
+}
+
+/// The crypt of the benchmark's app.
+pub fn crypt() -> MsgCrypt {
+    MsgCrypt::new(TOKEN, AES_KEY, CORP_ID).expect("crypt")
+}
+
+/// `count` callbacks of `series`, in memory.
+pub fn prepare(series: usize, count: usize) -> Vec<Sealed> {
+    let crypt = crypt();
+    (0..count).map(|i| seal(&crypt, series, i)).collect()
+}
+
+/// `count` callbacks of `series`, written to `path` for `wrk`.
+pub fn write_file(path: &Path, series: usize, count: usize) {
+    let crypt = crypt();
+    let mut out = BufWriter::new(std::fs::File::create(path).expect("requests file"));
+    for i in 0..count {
+        let s = seal(&crypt, series, i);
+        writeln!(out, "{}\t{}", s.query, s.body).expect("write requests");
+    }
+    out.flush().expect("flush requests");
+}

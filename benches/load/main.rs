@@ -1,0 +1,350 @@
+//! End-to-end load benchmark: `cargo bench --bench load [-- SCENARIO…]`.
+//!
+//! Scenarios (all of them when none is named):
+//! - `throughput`: distinct, validly sealed callbacks driven by `wrk` (one thread, 32
+//!   connections) at a bare actix-web endpoint and at `wecom-callback serve` with each store —
+//!   SQLite `full` (the default config, `info` logging), SQLite `normal`, memory, and PostgreSQL
+//!   when `LOAD_DATABASE_URL` is set; with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
+//!   binary's SQLite figures side by side. Every target gets three runs, interleaved; the table
+//!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
+//!   server CPU per callback and peak RSS. Ratios are refused when the bare endpoint is not at
+//!   least 3× the SQLite target: then the generator, not the service, is the limit.
+//! - `steady`: 1,000 callbacks/s for 5 s to the default config: ack p50/p99 and peak RSS.
+//! - `flood`: the same with 200 clients hammering `/healthz` and `/metrics`: ack p99 with and
+//!   without the flood.
+//! - `welcome`: 500 new customers/s for 10 s with `welcome` (against a fake WeCom) and a
+//!   `forward` whose target accepts connections and never answers: how soon after each
+//!   acknowledgement `send_welcome_msg` arrives.
+//! - `instructions`: instructions per callback through `serve` on SQLite under
+//!   `valgrind --tool=callgrind` (the figure noise cannot move): the difference between runs of
+//!   1,100 and 100 sequential callbacks, divided by 1,000.
+//!
+//! `wrk` is a Debian package (`apt-get install wrk`); valgrind too. `LOAD_SECONDS` (default 4)
+//! sets the length of each throughput run.
+
+mod callbacks;
+mod fakes;
+mod steady;
+mod targets;
+mod wrk;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use steady::percentile;
+use targets::Target;
+
+const ROUNDS: usize = 3;
+const CONNECTIONS: usize = 32;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_wecom-callback"))
+}
+
+const SQLITE_FULL: &str = "backend = \"sqlite\"\npath = \"{dir}/inbox.db\"";
+const SQLITE_NORMAL: &str =
+    "backend = \"sqlite\"\npath = \"{dir}/inbox.db\"\nsynchronous = \"normal\"";
+
+fn main() {
+    if let Some(port) = std::env::var("LOAD_BARE_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        targets::run_bare(port);
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("the load benchmark runs with `cargo bench --bench load`");
+        return;
+    }
+    let named: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let all = ["throughput", "steady", "flood", "welcome", "instructions"];
+    let scenarios: Vec<&str> = if named.is_empty() {
+        all.to_vec()
+    } else {
+        named
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for scenario in scenarios {
+            match scenario {
+                "throughput" => throughput(dir.path()).await,
+                "steady" => steady_rate(dir.path(), false).await,
+                "flood" => steady_rate(dir.path(), true).await,
+                "welcome" => welcome(dir.path()).await,
+                "instructions" => instructions(dir.path()).await,
+                other => println!("unknown scenario {other:?} (scenarios: {})", all.join(", ")),
+            }
+        }
+    });
+}
+
+async fn throughput(dir: &Path) {
+    if !wrk::available() {
+        println!(
+            "throughput: wrk is not installed (Debian: apt-get install wrk); without a generator \
+             the bare endpoint outruns, no ratio would mean anything"
+        );
+        return;
+    }
+    let seconds: u64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let count: usize = std::env::var("LOAD_CALLBACKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150_000);
+    println!("throughput: sealing {ROUNDS} × {count} distinct callbacks …");
+    let files: Vec<PathBuf> = (0..ROUNDS)
+        .map(|round| {
+            let path = dir.join(format!("requests-{round}.txt"));
+            callbacks::write_file(&path, round, count);
+            path
+        })
+        .collect();
+    let mut targets: Vec<Target> = vec![targets::bare().await];
+    let ours = binary();
+    for (name, store) in [
+        ("serve, SQLite full (default)", SQLITE_FULL),
+        ("serve, SQLite normal", SQLITE_NORMAL),
+        ("serve, memory", "backend = \"memory\""),
+    ] {
+        targets.push(targets::serve(&ours, dir, name, store, "", "info").await);
+    }
+    if let Ok(url) = std::env::var("LOAD_DATABASE_URL") {
+        let store = format!("backend = \"postgres\"\nurl = \"{url}\"");
+        targets.push(targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await);
+    }
+    if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
+        let baseline = PathBuf::from(baseline);
+        for (name, store) in [
+            ("baseline, SQLite full", SQLITE_FULL),
+            ("baseline, SQLite normal", SQLITE_NORMAL),
+        ] {
+            targets.push(targets::serve(&baseline, dir, name, store, "", "info").await);
+        }
+    }
+    let mut runs: Vec<Vec<(wrk::Report, f64)>> = targets.iter().map(|_| Vec::new()).collect();
+    for (round, file) in files.iter().enumerate() {
+        for (i, target) in targets.iter().enumerate() {
+            let before = target.cpu_seconds();
+            let report = wrk::run(dir, &target.url(), file, seconds, CONNECTIONS);
+            let cpu = target.cpu_seconds() - before;
+            println!(
+                "  round {}: {:<30} {:>9.0}/s",
+                round + 1,
+                target.name,
+                report.per_second
+            );
+            runs[i].push((report, cpu));
+        }
+    }
+    let medians: Vec<(wrk::Report, f64)> = runs
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.0.per_second.total_cmp(&b.0.per_second));
+            r.remove(r.len() / 2)
+        })
+        .collect();
+    let bare = medians[0].0.per_second;
+    let sqlite = medians[1].0.per_second;
+    let honest = bare >= 3.0 * sqlite;
+    println!(
+        "\n| target | callbacks/s | vs bare | ack p50 | ack p99 | server CPU per callback | peak RSS | failed |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for ((report, cpu), target) in medians.iter().zip(&targets) {
+        let ratio = if honest {
+            format!("{:.2}×", report.per_second / bare)
+        } else {
+            "–".to_owned()
+        };
+        println!(
+            "| {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} MiB | {} |",
+            target.name,
+            report.per_second,
+            ms(report.p50),
+            ms(report.p99),
+            cpu * 1e6 / report.requests.max(1) as f64,
+            target.peak_rss_mib(),
+            report.failed
+        );
+    }
+    if !honest {
+        println!(
+            "\nthe bare endpoint reached only {:.1}× the SQLite target: the generator is the \
+             limit here, so no ratio is reported",
+            bare / sqlite.max(1.0)
+        );
+    }
+    println!("(median of {ROUNDS} interleaved runs of {seconds} s, wrk -t1 -c{CONNECTIONS})\n");
+}
+
+async fn steady_rate(dir: &Path, flood: bool) {
+    let target = targets::serve(&binary(), dir, "serve", SQLITE_FULL, "", "info").await;
+    let rate = 1_000;
+    let quiet = Arc::new(callbacks::prepare(10, rate * 5));
+    let without = steady::send(&target.url(), quiet, rate).await;
+    println!(
+        "steady: serve (SQLite full) at {rate} callbacks/s for 5 s: ack p50 {:.2} ms, p99 {:.2} ms, errors {}, peak RSS {:.1} MiB",
+        ms(percentile(&without.latencies, 0.5)),
+        ms(percentile(&without.latencies, 0.99)),
+        without.errors,
+        target.peak_rss_mib()
+    );
+    if !flood {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooder = steady::flood_admin(&target.base, 200, stop.clone());
+    let loud = Arc::new(callbacks::prepare(11, rate * 5));
+    let with = steady::send(&target.url(), loud, rate).await;
+    stop.store(true, Ordering::Relaxed);
+    let probes = flooder.await.unwrap_or_default();
+    let (quiet_p99, loud_p99) = (
+        percentile(&without.latencies, 0.99),
+        percentile(&with.latencies, 0.99),
+    );
+    println!(
+        "flood: with 200 clients on /healthz and /metrics ({probes} requests in 5 s): ack p99 {:.2} ms vs {:.2} ms without ({:.2}×), errors {}",
+        ms(loud_p99),
+        ms(quiet_p99),
+        loud_p99.as_secs_f64() / quiet_p99.as_secs_f64().max(1e-9),
+        with.errors
+    );
+}
+
+async fn welcome(dir: &Path) {
+    let arrivals = Arc::new(Mutex::new(HashMap::new()));
+    let api = fakes::wecom(arrivals.clone());
+    let hole = fakes::black_hole();
+    let extra = format!(
+        "secret = \"demo\"\n[apps.welcome]\ntext = \"你好，欢迎！\"\n[[apps.forward]]\nurl = \"http://{hole}/events\"\n"
+    );
+    let store = format!("{SQLITE_FULL}\n[api]\nbase_url = \"{api}\"");
+    let target = targets::serve(&binary(), dir, "serve", &store, &extra, "info").await;
+    let (rate, seconds) = (500, 10);
+    let requests = Arc::new(callbacks::prepare(12, rate * seconds));
+    let run = steady::send(&target.url(), requests, rate).await;
+    for _ in 0..300 {
+        if arrivals.lock().map(|a| a.len()).unwrap_or_default() >= run.acks.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let arrivals = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut delays: Vec<Duration> = run
+        .acks
+        .iter()
+        .filter_map(|(code, ack)| {
+            arrivals
+                .get(code)
+                .map(|at| at.saturating_duration_since(*ack))
+        })
+        .collect();
+    delays.sort();
+    println!(
+        "welcome: {rate} new customers/s for {seconds} s, forward target never answering: {} of {} greeted; ack → send_welcome_msg p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (callback errors {})",
+        delays.len(),
+        run.acks.len(),
+        ms(percentile(&delays, 0.5)),
+        ms(percentile(&delays, 0.99)),
+        ms(delays.last().copied().unwrap_or_default()),
+        run.errors
+    );
+}
+
+async fn instructions(dir: &Path) {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        println!("instructions: valgrind is not installed (Debian: apt-get install valgrind)");
+        return;
+    }
+    let mut totals = Vec::new();
+    for (n, series) in [(100usize, 20usize), (1_100, 21)] {
+        totals.push(callgrind_total(dir, n, series).await);
+    }
+    let per = (totals[1] as f64 - totals[0] as f64) / 1_000.0;
+    println!(
+        "instructions: {per:.0} instructions per callback through serve (SQLite full, info logging, sequential callbacks; callgrind totals {} and {})",
+        totals[0], totals[1]
+    );
+}
+
+/// Total instructions of a `serve` that received `n` callbacks one after another.
+async fn callgrind_total(dir: &Path, n: usize, series: usize) -> u64 {
+    let port = targets::free_port();
+    let out = dir.join(format!("callgrind-{n}.out"));
+    let config = dir.join(format!("callgrind-{n}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nbackend = \"sqlite\"\npath = \"{}\"\n[[apps]]\nname = \"contacts\"\npath = \"/callback/contacts\"\ncorp_id = \"{}\"\ntoken = \"{}\"\nencoding_aes_key = \"{}\"\n",
+            dir.join(format!("callgrind-{n}.db")).display(),
+            callbacks::CORP_ID,
+            callbacks::TOKEN,
+            callbacks::AES_KEY
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new("valgrind")
+        .args(["--tool=callgrind", "--trace-children=no"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("valgrind");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..3000 {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for sealed in callbacks::prepare(series, n) {
+        let ok = client
+            .post(format!("{base}/callback/contacts?{}", sealed.query))
+            .body(sealed.body)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        assert!(ok, "a callback was refused under valgrind");
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary: ")
+                .or_else(|| l.strip_prefix("totals: "))
+        })
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default()
+}

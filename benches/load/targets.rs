@@ -1,0 +1,166 @@
+//! The processes under load: `wecom-callback serve` with a given store, a bare actix-web
+//! endpoint (this benchmark re-run in bare mode), and the helpers that watch them (CPU time and
+//! peak memory from /proc).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::callbacks::{AES_KEY, CORP_ID, TOKEN};
+
+/// A process under load and the URL of its callback path.
+pub struct Target {
+    pub name: String,
+    pub child: Child,
+    pub base: String,
+}
+
+impl Target {
+    pub fn url(&self) -> String {
+        format!("{}/callback/contacts", self.base)
+    }
+
+    /// CPU time (user + system) used so far, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds(self.child.id()).unwrap_or_default()
+    }
+
+    /// Peak resident memory so far, in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        peak_rss_kib(self.child.id()).unwrap_or_default() as f64 / 1024.0
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Start `binary serve` on a fresh store: `store` is the `[store]` body, `extra` goes into the
+/// app. Logging is the default (`info`) unless `log` says otherwise.
+pub async fn serve(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    store: &str,
+    extra: &str,
+    log: &str,
+) -> Target {
+    let port = free_port();
+    let config = dir.join(format!("serve-{port}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+[store]
+{store}
+[log]
+level = "{log}"
+[[apps]]
+name = "contacts"
+path = "/callback/contacts"
+corp_id = "{CORP_ID}"
+token = "{TOKEN}"
+encoding_aes_key = "{AES_KEY}"
+{extra}
+"#,
+            store = store.replace(
+                "{dir}",
+                &dir.join(format!("store-{port}")).display().to_string()
+            ),
+        ),
+    )
+    .expect("config");
+    let child = Command::new(binary)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let target = Target {
+        name: name.to_owned(),
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    wait_healthy(&target.base, "/healthz").await;
+    target
+}
+
+/// Start this benchmark again in bare mode: an actix-web endpoint answering 200 to every POST.
+pub async fn bare() -> Target {
+    let port = free_port();
+    let child = Command::new(std::env::current_exe().expect("current exe"))
+        .env("LOAD_BARE_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn bare");
+    let target = Target {
+        name: "bare actix-web".into(),
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    wait_healthy(&target.base, "/callback/contacts").await;
+    target
+}
+
+/// The bare endpoint itself (in the re-run process).
+pub fn run_bare(port: u16) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(|| {
+            App::new().route(
+                "/callback/contacts",
+                web::to(|_body: web::Bytes| async { HttpResponse::Ok().finish() }),
+            )
+        })
+        .bind(("127.0.0.1", port))
+        .expect("bind bare")
+        .run()
+        .await
+        .expect("bare server");
+    });
+}
+
+async fn wait_healthy(base: &str, path: &str) {
+    for _ in 0..1500 {
+        if let Ok(r) = reqwest::get(format!("{base}{path}")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{base} did not become healthy");
+}
