@@ -322,7 +322,6 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
             continue;
         }
         if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
-            let e = StoreError::from(e);
             for job in batch {
                 job.answer(Err(e.clone()));
             }
