@@ -718,28 +718,7 @@ fn expand_vars(
     key: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    match value {
-        toml::Value::String(s) if s.contains("${") => {
-            *s = expand_string(s, key, env)?;
-        }
-        toml::Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                expand_vars(item, &format!("{key}[{i}]"), env)?;
-            }
-        }
-        toml::Value::Table(table) => {
-            for (k, v) in table.iter_mut() {
-                let child = if key.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{key}.{k}")
-                };
-                expand_vars(v, &child, env)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
+    expand_vars_where(value, key, env, env, &|_| true)
 }
 
 fn expand_string(

@@ -11,11 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::json;
 use wecom_callback::store::{DeliveryStatus, EventFilter, Inbox, MemoryInbox, SqliteInbox, Status};
+use wecom_callback::testing::FakeWecom;
 use wecom_callback::{ContactEvent, Context, Event, Handler, HandlerResult, Service};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Panics on the first event of customer `wmBoom`; records every event it handles.
 #[derive(Clone, Default)]
@@ -133,26 +131,6 @@ async fn a_hanging_handler_times_out() {
     running.stop().await;
 }
 
-/// A fake WeCom that answers gettoken and send_welcome_msg.
-async fn fake_wecom() -> MockServer {
-    let api = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cgi-bin/gettoken"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"errcode": 0, "errmsg": "ok", "access_token": "TKN", "expires_in": 7200}),
-        ))
-        .mount(&api)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/externalcontact/send_welcome_msg"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
-        )
-        .mount(&api)
-        .await;
-    api
-}
-
 /// A TCP server that accepts connections and never answers (a forward target that silently
 /// drops everything). Returns its address; the sockets are held until the test ends.
 async fn black_hole() -> std::net::SocketAddr {
@@ -172,13 +150,13 @@ async fn black_hole() -> std::net::SocketAddr {
 /// `forward`). `cargo bench --bench load` reports how soon after each acknowledgement.
 #[tokio::test]
 async fn welcome_never_waits_behind_a_dead_forward_target() {
-    let api = fake_wecom().await;
+    let api = FakeWecom::start().await;
     let hole = black_hole().await;
     let dir = tempfile::tempdir().unwrap();
     let running = Service::new(config(
         &format!(
             "[api]\nbase_url = \"{}\"\n[store]\nbackend = \"sqlite\"\npath = {:?}\n",
-            api.uri(),
+            api.url(),
             dir.path().join("inbox.db").display().to_string()
         ),
         &format!(
@@ -209,14 +187,7 @@ async fn welcome_never_waits_behind_a_dead_forward_target() {
     for send in sends {
         assert_eq!(send.await.unwrap(), 200);
     }
-    let greeted = || async {
-        api.received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.url.path() == "/cgi-bin/externalcontact/send_welcome_msg")
-            .count()
-    };
+    let greeted = || async { api.calls_to("send_welcome_msg").len() };
     for _ in 0..1000 {
         if greeted().await >= total {
             break;

@@ -1,4 +1,4 @@
-//! The built-in plug-ins end to end through the server, against a fake WeCom API (wiremock):
+//! The built-in plug-ins end to end through the server, against a fake WeCom API (`FakeWecom`):
 //! `welcome` sends exactly one send_welcome_msg per new customer with its welcome_code and the
 //! configured (or per-state) text, never with an expired code; `tag_by_state` marks tags.
 
@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use wecom_callback::Service;
 use wecom_callback::store::{EventFilter, Inbox, MemoryInbox, Status};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wecom_callback::testing::FakeWecom;
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -27,38 +26,9 @@ fn new_customer(external: &str, code: &str, state: &str, create_time: i64) -> St
     )
 }
 
-async fn fake_api() -> MockServer {
-    let api = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/cgi-bin/gettoken"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"errcode": 0, "errmsg": "ok", "access_token": "TKN", "expires_in": 7200}),
-        ))
-        .mount(&api)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/externalcontact/mark_tag"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
-        )
-        .mount(&api)
-        .await;
-    api
-}
-
-async fn requests_to(api: &MockServer, endpoint: &str) -> Vec<Value> {
-    api.received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r: &&Request| r.url.path() == format!("/cgi-bin/externalcontact/{endpoint}"))
-        .map(|r| serde_json::from_slice(&r.body).unwrap_or(Value::Null))
-        .collect()
-}
-
-fn plugin_config(api: &MockServer) -> wecom_callback::Config {
+fn plugin_config(api: &FakeWecom) -> wecom_callback::Config {
     config(
-        &format!("[api]\nbase_url = \"{}\"", api.uri()),
+        &format!("[api]\nbase_url = \"{}\"", api.url()),
         r#"secret = "app-secret"
 [apps.welcome]
 text = "你好，欢迎！"
@@ -73,14 +43,7 @@ spring_sale = ["etAAAA", "etBBBB"]
 
 #[tokio::test]
 async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
-    let api = fake_api().await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/externalcontact/send_welcome_msg"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"errcode": 0, "errmsg": "ok"})),
-        )
-        .mount(&api)
-        .await;
+    let api = FakeWecom::start().await;
     let inbox = Arc::new(MemoryInbox::new());
     let running = Service::new(plugin_config(&api))
         .with_inbox(inbox.clone())
@@ -103,15 +66,13 @@ async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
     assert_eq!(post(&client, &base, &seal(&spring, "s")).await.0, 200);
 
     for _ in 0..500 {
-        if requests_to(&api, "send_welcome_msg").await.len() >= 2
-            && !requests_to(&api, "mark_tag").await.is_empty()
-        {
+        if api.calls_to("send_welcome_msg").len() >= 2 && !api.calls_to("mark_tag").is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut sent = requests_to(&api, "send_welcome_msg").await;
+    let mut sent = api.calls_to("send_welcome_msg");
     sent.sort_by_key(|v| v["welcome_code"].as_str().unwrap_or_default().to_owned());
     assert_eq!(
         sent,
@@ -122,7 +83,7 @@ async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
         ]
     );
     assert_eq!(
-        requests_to(&api, "mark_tag").await,
+        api.calls_to("mark_tag"),
         vec![
             json!({"userid": "zhangsan", "external_userid": "wmSpring", "add_tag": ["etAAAA", "etBBBB"]})
         ]
@@ -137,14 +98,8 @@ async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
 /// capture — does not: the code's age is judged by when we received the event.
 #[tokio::test]
 async fn refused_welcome_codes_become_dead_letters_and_old_create_times_are_sent() {
-    let api = fake_api().await;
-    Mock::given(method("POST"))
-        .and(path("/cgi-bin/externalcontact/send_welcome_msg"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"errcode": 41051, "errmsg": "externaluser has started chatting"}),
-        ))
-        .mount(&api)
-        .await;
+    let api = FakeWecom::start().await;
+    api.fail("send_welcome_msg", 41051);
     let inbox = Arc::new(MemoryInbox::new());
     let running = Service::new(plugin_config(&api))
         .with_inbox(inbox.clone())
@@ -184,8 +139,8 @@ async fn refused_welcome_codes_become_dead_letters_and_old_create_times_are_sent
         let reason = welcome.last_error.clone().unwrap_or_default();
         assert!(reason.contains("errcode 41051"), "{reason}");
     }
-    let mut codes: Vec<String> = requests_to(&api, "send_welcome_msg")
-        .await
+    let mut codes: Vec<String> = api
+        .calls_to("send_welcome_msg")
         .iter()
         .map(|r| r["welcome_code"].as_str().unwrap_or_default().to_owned())
         .collect();
@@ -200,14 +155,8 @@ async fn refused_welcome_codes_become_dead_letters_and_old_create_times_are_sent
 #[tokio::test]
 async fn welcome_codes_received_over_20_seconds_ago_are_not_sent() {
     use wecom_callback::plugins::{Welcome, WelcomeSettings};
-    use wecom_callback::{Context, Handler, HandlerError};
-    let api = fake_api().await;
-    let client = wecom_callback::Client::builder()
-        .corp_id(CORP_ID)
-        .secret("app-secret")
-        .base_url(api.uri())
-        .build()
-        .unwrap();
+    use wecom_callback::{Handler, HandlerError};
+    let api = FakeWecom::start().await;
     let welcome = Welcome::new(
         WelcomeSettings {
             text: Some("hi".into()),
@@ -221,15 +170,16 @@ async fn welcome_codes_received_over_20_seconds_ago_are_not_sent() {
     let wecom_callback::Event::Contact(contact) = &event else {
         panic!("a contact event")
     };
-    let late =
-        Context::new("contacts", Some(client)).with_received_at(wecom_callback_now_ms() - 21_000);
+    let late = api
+        .context("contacts")
+        .with_received_at(wecom_callback_now_ms() - 21_000);
     let err = welcome
         .on_add_external_contact(&late, contact)
         .await
         .unwrap_err();
     assert!(matches!(err, HandlerError::Permanent(_)), "{err}");
     assert!(err.to_string().contains("expired"), "{err}");
-    assert!(requests_to(&api, "send_welcome_msg").await.is_empty());
+    assert!(api.calls_to("send_welcome_msg").is_empty());
 }
 
 fn wecom_callback_now_ms() -> i64 {
