@@ -38,7 +38,7 @@ use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::plugins::HandlerLimits;
 use crate::server::{AppRoute, ServerState};
-use crate::store::{Inbox, MemoryInbox, SqliteInbox, SqliteOptions};
+use crate::store::{Inbox, MemoryInbox, PostgresInbox, SqliteInbox, SqliteOptions};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +189,8 @@ impl Service {
     }
 
     /// Open the configured store. `serve` owns a SQLite store (one at a time) and waits at most
-    /// a second for another process's write lock; other commands wait up to five.
+    /// a second for another process's write lock; other commands wait up to five. A PostgreSQL
+    /// store is shared: every instance (and command) connects alike, migrating its schema.
     ///
     /// # Errors
     /// When it cannot be opened.
@@ -208,12 +209,7 @@ impl Service {
                 Arc::new(SqliteInbox::open_with(&config.store.path, &options)?)
             }
             Backend::Memory => Arc::new(MemoryInbox::new()),
-            Backend::Postgres => {
-                return Err(crate::store::StoreError(
-                    "store.backend = \"postgres\" is not available in this build yet".into(),
-                )
-                .into());
-            }
+            Backend::Postgres => Arc::new(PostgresInbox::connect(&config.store).await?),
         })
     }
 

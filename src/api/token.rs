@@ -521,22 +521,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.as_str(), "NEW");
-        assert!(
-            !store
-                .clear_if("k", &AccessToken::new("OLD"))
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store.get("k").await.unwrap().unwrap().token.as_str(),
-            "NEW"
-        );
-        assert!(
-            store
-                .clear_if("k", &AccessToken::new("NEW"))
-                .await
-                .unwrap()
-        );
+        assert!(!store.clear_if("k", &AccessToken::new("OLD")).await.unwrap());
+        assert_eq!(store.get("k").await.unwrap().unwrap().token.as_str(), "NEW");
+        assert!(store.clear_if("k", &AccessToken::new("NEW")).await.unwrap());
         assert!(store.get("k").await.unwrap().is_none());
     }
 }
