@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 
+use crate::api::TokenStore;
 use crate::backoff::Backoff;
 use crate::clock::{millis, now_ms};
 use crate::config::{AppConfig, Backend, Config};
@@ -124,7 +125,7 @@ impl Service {
         &self.config
     }
 
-    /// The API client for an app, when it has a secret.
+    /// The API client for an app, when it has a secret, with its token in this process.
     ///
     /// # Errors
     /// When the client cannot be built.
@@ -132,32 +133,70 @@ impl Service {
         config: &Config,
         app: &AppConfig,
     ) -> Result<Option<crate::api::Client>, ServiceError> {
+        Self::api_client_with(config, app, None)
+    }
+
+    /// The API client for an app, when it has a secret, keeping its access token in `tokens`
+    /// (the store's: kept across runs, shared by the instances of a shared store) or, when
+    /// `None`, in this process.
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn api_client_with(
+        config: &Config,
+        app: &AppConfig,
+        tokens: Option<Arc<dyn TokenStore>>,
+    ) -> Result<Option<crate::api::Client>, ServiceError> {
         let Some(secret) = app.api_secret() else {
             return Ok(None);
         };
-        crate::api::Client::builder()
+        let mut builder = crate::api::Client::builder()
             .corp_id(app.corp_id.clone())
             .secret(secret.expose().to_owned())
             .base_url(config.api.base_url.clone())
-            .timeout(config.api.timeout)
-            .build()
-            .map(Some)
-            .map_err(|e| ServiceError::Api {
-                app: app.name.clone(),
-                message: e.to_string(),
-            })
+            .timeout(config.api.timeout);
+        if let Some(tokens) = tokens {
+            builder = builder.token_store(tokens);
+        }
+        builder.build().map(Some).map_err(|e| ServiceError::Api {
+            app: app.name.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Where the configured store keeps access tokens (`None` for the memory store: each
+    /// client keeps its own). Opens the store as a command does, not as `serve`.
+    ///
+    /// # Errors
+    /// When the store cannot be opened.
+    pub async fn token_store(config: &Config) -> Result<Option<Arc<dyn TokenStore>>, ServiceError> {
+        if config.store.backend == Backend::Memory {
+            return Ok(None);
+        }
+        Ok(Self::open_store(config, false).await?.token_store())
     }
 
     /// Every app's handlers with their limits: built-in plug-ins first, then shared ones,
-    /// then app-specific ones.
+    /// then app-specific ones. API clients keep their tokens in this process.
     ///
     /// # Errors
     /// A plug-in section that does not parse, or an API client that cannot be built.
     pub fn handlers(&self) -> Result<HashMap<String, AppHandlers>, ServiceError> {
+        self.handlers_with(None)
+    }
+
+    /// As [`handlers`](Self::handlers), with the API clients keeping their tokens in `tokens`.
+    ///
+    /// # Errors
+    /// As [`handlers`](Self::handlers).
+    pub fn handlers_with(
+        &self,
+        tokens: Option<Arc<dyn TokenStore>>,
+    ) -> Result<HashMap<String, AppHandlers>, ServiceError> {
         let config = &self.config;
         let mut out = HashMap::new();
         for (index, app) in config.apps.iter().enumerate() {
-            let api = Self::api_client(config, app)?;
+            let api = Self::api_client_with(config, app, tokens.clone())?;
             let mut handlers =
                 crate::plugins::builtin(app, index, &config.dispatch, config.api.timeout)?;
             let own = self.shared_handlers.iter().chain(
@@ -229,11 +268,12 @@ impl Service {
     /// See [`ServiceError`].
     pub async fn start(self) -> Result<Running, ServiceError> {
         let config = &self.config;
-        let apps = self.handlers()?;
         let inbox = match &self.inbox {
             Some(inbox) => inbox.clone(),
             None => Self::open_store(config, true).await?,
         };
+        // The store keeps the access tokens (one `gettoken` for every instance of a shared one).
+        let apps = self.handlers_with(inbox.token_store())?;
         for (name, app) in &apps {
             let names: Vec<&str> = app.handlers.iter().map(|h| h.handler.name()).collect();
             tracing::info!(app = %name, plugins = %names.join(", "), "handlers");

@@ -30,16 +30,23 @@ pub(crate) fn run(
     };
     let (config, index) = super::load_app(config, app)?;
     let app = &config.apps[index];
-    let client = Service::api_client(&config, app)?.ok_or_else(|| {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    // The store's token, so that calls reuse it rather than ask gettoken each time.
+    let tokens = runtime
+        .block_on(Service::token_store(&config))
+        .unwrap_or_else(|e| {
+            eprintln!("warning: {e}; the access token is kept for this call only");
+            None
+        });
+    let client = Service::api_client_with(&config, app, tokens)?.ok_or_else(|| {
         CliError::new(format!(
             "apps.{}.secret is not set: the API needs it",
             app.name
         ))
     })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
     let response = runtime.block_on(crate::api::call_by_name(&client, method, &json))?;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
