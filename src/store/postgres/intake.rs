@@ -152,7 +152,7 @@ fn order(batch: &mut [Append]) {
 }
 
 /// The lock key of a lane.
-fn lane_key(app: &str, lane: &str) -> i64 {
+pub(super) fn lane_key(app: &str, lane: &str) -> i64 {
     i64::from_be_bytes(hash_key(&["lane", app, lane]))
 }
 

@@ -175,3 +175,34 @@ async fn the_token_is_shared_and_replaced_only_when_stale() {
         .unwrap()
         .unwrap();
 }
+
+/// An append waits for its lane's lock (held here as another instance's batch would hold it)
+/// and goes through once it is released: ids of one lane grow in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_wait_for_their_lane() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let (other, connection) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    other.batch_execute("BEGIN").await.unwrap();
+    other
+        .execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&intake::lane_key("app", "L")],
+        )
+        .await
+        .unwrap();
+    let waiting = {
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            inbox
+                .append(contract::event("app", "<late/>", Some("L"), &["h"], true))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the lane is locked elsewhere");
+    other.batch_execute("COMMIT").await.unwrap();
+    let appended = waiting.await.unwrap().unwrap();
+    assert!(matches!(appended, Appended::New { .. }), "{appended:?}");
+}
