@@ -2,8 +2,8 @@
 //!
 //! Every instance accepts callbacks and runs deliveries; what they share lives here:
 //!
-//! - **Intake** ([`intake`]): appends are group-committed by a batcher task — whatever is queued
-//!   goes into one transaction. Per-lane arrival order across instances comes from lane locks
+//! - **Intake** ([`intake`], [`insert`]): appends are group-committed by a batcher task —
+//!   whatever is queued goes into one transaction, stored with a few set-based statements. Per-lane arrival order across instances comes from lane locks
 //!   (`pg_advisory_xact_lock` on a hash of app and lane, taken before inserting), so event ids of
 //!   one lane grow in commit order; the dedup key is a unique index, so a retry reaching another
 //!   instance at the same moment is one event.
@@ -23,6 +23,7 @@
 //! hanging; the pool reconnects by itself when the database returns. Neither the URL's password
 //! nor any SQL parameter appears in an error.
 
+mod insert;
 mod intake;
 mod listen;
 mod schema;
@@ -142,9 +143,10 @@ impl TxConn {
             .ok_or_else(|| StoreError("the connection was already returned".into()))
     }
 
-    /// The transaction ended cleanly: the connection can serve others.
-    fn finish(mut self) {
-        drop(self.0.take());
+    /// The transaction ended cleanly: the connection can serve others (dropping the returned
+    /// connection gives it back to the pool).
+    fn finish(mut self) -> Option<Object> {
+        self.0.take()
     }
 }
 
@@ -243,8 +245,14 @@ fn pool(pg: tokio_postgres::Config, config: &StoreConfig) -> Result<Pool, StoreE
         .recycle_timeout(Some(config.connect_timeout))
         .post_create(Hook::async_fn(move |client, _| {
             Box::pin(async move {
+                // Generic plans: the statements here are simple lookups by key whose plans do
+                // not depend on the values, and planning each execution anew would cost more
+                // than running it. (A plan is made again whenever the tables are analyzed.)
                 client
-                    .batch_execute(&format!("SET statement_timeout = {statement_ms}"))
+                    .batch_execute(&format!(
+                        "SET statement_timeout = {statement_ms}; \
+                         SET plan_cache_mode = force_generic_plan"
+                    ))
                     .await
                     .map_err(HookError::Backend)
             })
@@ -358,15 +366,19 @@ fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, StoreError> 
     Ok(u32::try_from(n).unwrap_or(0))
 }
 
+/// Lease runnable deliveries: pending, due, not leased (or the lease expired), and first of
+/// their lane (the lane's first pending delivery by event id — a question only the lane index
+/// answers without a sort, so that even a plan made on an empty table uses it).
 const LEASE: &str = "
 WITH runnable AS (
     SELECT d.id FROM deliveries d
     WHERE d.status = 'pending' AND d.app = $1 AND d.handler = $2 AND d.next_at <= $3
       AND (d.lease_until IS NULL OR d.lease_until < $3)
-      AND (d.lane IS NULL OR NOT EXISTS (
-            SELECT 1 FROM deliveries p
+      AND (d.lane IS NULL OR d.event_id = (
+            SELECT p.event_id FROM deliveries p
             WHERE p.status = 'pending' AND p.app = d.app AND p.handler = d.handler
-              AND p.lane = d.lane AND p.event_id < d.event_id))
+              AND p.lane = d.lane
+            ORDER BY p.event_id LIMIT 1))
     ORDER BY d.event_id
     LIMIT $4
     FOR UPDATE OF d SKIP LOCKED

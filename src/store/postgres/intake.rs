@@ -12,9 +12,10 @@
 //! until the commit makes ids within a lane grow in commit order, across instances, which is
 //! what the lane check of a lease relies on.
 //!
-//! The fast path sends the whole batch at once (pipelined) with no savepoint. If one append
-//! fails (say, text the database refuses), the transaction is rolled back and the batch is run
-//! again with a savepoint per append, so that the failing append fails alone.
+//! The fast path stores the whole batch with a few set-based statements ([`super::insert`]),
+//! sent without waiting for each other where they can be, and no savepoint. If that fails (say,
+//! one event holds text the database refuses), the transaction is rolled back and the batch is
+//! run again with a savepoint per append, so that the failing append fails alone.
 //!
 //! Events without a lane are inserted after those with one, sorted by dedup key: two batches
 //! holding the same retries in different orders would otherwise wait for each other's unique
@@ -23,12 +24,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
+use super::insert::{self, LOCK_LANES};
 use super::{Db, TxConn, announce, db_error, hash_key};
-use crate::store::{Appended, Delivery, NewEvent, StoreError};
+use crate::store::{Appended, NewEvent, StoreError};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -41,36 +42,6 @@ pub(super) const DEADLINE: Duration = Duration::from_millis(1500);
 /// How long one batch may hold its connection before it is abandoned (and the connection
 /// closed, which rolls the transaction back).
 const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Insert an event and its deliveries, leasing the deliveries asked for when their lane has
-/// nothing pending. Returns one row per delivery (or one row with NULLs when there are none);
-/// no row when the dedup key is already stored.
-const APPEND: &str = "
-WITH ev AS (
-    INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
-    ON CONFLICT (app, dedup_key) DO NOTHING
-    RETURNING id
-), wanted AS (
-    SELECT h.handler, h.ord,
-           h.lease AND ($4::text IS NULL OR NOT EXISTS (
-               SELECT 1 FROM deliveries p
-               WHERE p.status = 'pending' AND p.app = $1 AND p.handler = h.handler
-                 AND p.lane = $4)) AS take
-    FROM unnest($7::text[], $8::bool[]) WITH ORDINALITY AS h (handler, lease, ord)
-), made AS (
-    INSERT INTO deliveries
-        (event_id, app, handler, lane, next_at, created_at, lease_owner, lease_until)
-    SELECT ev.id, $1, w.handler, $4, $6, $6,
-           CASE WHEN w.take THEN $9::text END, CASE WHEN w.take THEN $10::bigint END
-    FROM ev CROSS JOIN wanted w
-    ORDER BY w.ord
-    RETURNING id, handler, lease_owner IS NOT NULL AS leased
-)
-SELECT ev.id, made.id, made.handler, made.leased FROM ev LEFT JOIN made ON true";
-
-/// The id stored under a dedup key (a new statement, so it sees what committed meanwhile).
-const EXISTING: &str = "SELECT id FROM events WHERE app = $1 AND dedup_key = $2";
 
 /// One append waiting for its batch.
 pub(super) struct Append {
@@ -107,6 +78,9 @@ pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Append> {
 }
 
 async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Append>) {
+    // Kept from one batch to the next while appends keep coming, so that intake never waits
+    // for a pooled connection behind the dispatcher's work; given back when the queue is idle.
+    let mut held: Option<Object> = None;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -121,8 +95,19 @@ async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<App
             continue;
         }
         order(&mut batch);
+        let conn = match held.take().filter(|conn| !conn.is_closed()) {
+            Some(conn) => Ok(conn),
+            None => db.conn().await,
+        };
         let events: Vec<&NewEvent> = batch.iter().map(|a| &a.event).collect();
-        let outcomes = commit(&db, &owner, &events).await;
+        let outcomes = match conn {
+            Ok(conn) => {
+                let (outcomes, back) = commit(TxConn::new(conn), &owner, &events).await;
+                held = back.filter(|_| !queue.is_empty());
+                outcomes
+            }
+            Err(e) => Err(e),
+        };
         match outcomes {
             Ok(outcomes) => {
                 for (append, outcome) in batch.into_iter().zip(outcomes) {
@@ -167,85 +152,6 @@ fn lane_keys(events: &[&NewEvent]) -> Vec<i64> {
     keys
 }
 
-/// One append's statement parameters, owned so that the pipelined statements can borrow them.
-struct Args<'a> {
-    event: &'a NewEvent,
-    app: &'a str,
-    dedup_key: &'a [u8],
-    owner: &'a str,
-    handlers: Vec<&'a str>,
-    leases: Vec<bool>,
-}
-
-impl<'a> Args<'a> {
-    fn new(event: &'a NewEvent, owner: &'a str) -> Self {
-        Args {
-            event,
-            app: &event.app,
-            dedup_key: &event.dedup_key,
-            owner,
-            handlers: event.deliveries.iter().map(|d| &*d.handler).collect(),
-            leases: event.deliveries.iter().map(|d| d.lease).collect(),
-        }
-    }
-
-    /// `$1`…`$10` of [`APPEND`].
-    fn append(&self) -> [&(dyn ToSql + Sync); 10] {
-        let e = self.event;
-        [
-            &self.app,
-            &self.dedup_key,
-            &e.kind,
-            &e.lane,
-            &e.plaintext,
-            &e.received_at,
-            &self.handlers,
-            &self.leases,
-            &self.owner,
-            &e.lease_until,
-        ]
-    }
-
-    /// `$1`, `$2` of [`EXISTING`].
-    fn existing(&self) -> [&(dyn ToSql + Sync); 2] {
-        [&self.app, &self.dedup_key]
-    }
-}
-
-/// What the append statement said, before duplicates are resolved.
-enum Inserted {
-    New(Appended),
-    /// Already stored: the id is looked up next.
-    Duplicate,
-}
-
-fn inserted(event: &NewEvent, rows: &[Row]) -> Result<(Inserted, bool), StoreError> {
-    let Some(first) = rows.first() else {
-        return Ok((Inserted::Duplicate, false));
-    };
-    let id: i64 = first.try_get(0).map_err(db_error)?;
-    let mut leased = Vec::new();
-    let mut unleased = false;
-    for row in rows {
-        let Some(delivery) = row.try_get::<_, Option<i64>>(1).map_err(db_error)? else {
-            continue;
-        };
-        if row.try_get::<_, Option<bool>>(3).map_err(db_error)? == Some(true) {
-            leased.push(Delivery {
-                id: delivery,
-                event_id: id,
-                handler: row.try_get(2).map_err(db_error)?,
-                attempts: 0,
-                received_at: event.received_at,
-            });
-        } else {
-            unleased = true;
-        }
-    }
-    leased.sort_by_key(|d| d.id);
-    Ok((Inserted::New(Appended::New { id, leased }), unleased))
-}
-
 /// Why the fast path stopped.
 enum Failed {
     /// One append failed: run the batch again with a savepoint per append.
@@ -254,118 +160,75 @@ enum Failed {
     Batch(StoreError),
 }
 
-/// Commit the batch: one outcome per event, in order, or one error for all.
+/// Commit the batch on `conn`: one outcome per event, in order, or one error for all. The
+/// connection comes back when its transaction ended cleanly (otherwise it was closed).
 async fn commit(
-    db: &Db,
+    conn: TxConn,
     owner: &str,
     events: &[&NewEvent],
-) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
-    let conn = TxConn::new(db.conn().await?);
-    let fast = tokio::time::timeout(BATCH_TIMEOUT, fast_path(&conn, owner, events)).await;
-    match fast {
-        Ok(Ok(outcomes)) => {
-            conn.finish();
-            Ok(outcomes.into_iter().map(Ok).collect())
-        }
+) -> (
+    Result<Vec<Result<Appended, StoreError>>, StoreError>,
+    Option<Object>,
+) {
+    let too_long = || StoreError("the intake transaction took too long".into());
+    match tokio::time::timeout(BATCH_TIMEOUT, fast_path(&conn, owner, events)).await {
+        Ok(Ok(outcomes)) => (Ok(outcomes.into_iter().map(Ok).collect()), conn.finish()),
         Ok(Err(Failed::Append)) => {
-            conn.conn()?
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(db_error)?;
+            let rolled_back = match conn.conn() {
+                Ok(client) => client.batch_execute("ROLLBACK").await.map_err(db_error),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = rolled_back {
+                return (Err(e), None);
+            }
             match tokio::time::timeout(BATCH_TIMEOUT, slow_path(&conn, owner, events)).await {
-                Ok(Ok(outcomes)) => {
-                    conn.finish();
-                    Ok(outcomes)
-                }
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(StoreError("the intake transaction took too long".into())),
+                Ok(Ok(outcomes)) => (Ok(outcomes), conn.finish()),
+                Ok(Err(e)) => (Err(e), None),
+                Err(_) => (Err(too_long()), None),
             }
         }
-        Ok(Err(Failed::Batch(e))) => Err(e),
-        Err(_) => Err(StoreError("the intake transaction took too long".into())),
+        Ok(Err(Failed::Batch(e))) => (Err(e), None),
+        Err(_) => (Err(too_long()), None),
     }
 }
 
-/// The whole batch pipelined in one transaction; `Failed::Append` when only appends failed.
+/// The whole batch in one transaction without savepoints; `Failed::Append` when storing it
+/// failed (the caller rolls back and takes the slow path).
 async fn fast_path(
     conn: &TxConn,
     owner: &str,
     events: &[&NewEvent],
 ) -> Result<Vec<Appended>, Failed> {
     let client = conn.conn().map_err(Failed::Batch)?;
-    let batch = |e| Failed::Batch(db_error(e));
-    let statement = client.prepare_cached(APPEND).await.map_err(batch)?;
+    let batch = |e: StoreError| Failed::Batch(e);
     let lock = client
-        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .prepare_cached(LOCK_LANES)
         .await
-        .map_err(batch)?;
+        .map_err(|e| batch(db_error(e)))?;
     let keys = lane_keys(events);
-    let args: Vec<Args> = events.iter().map(|e| Args::new(e, owner)).collect();
+    // BEGIN, the lane locks and the first insert leave together; a failed BEGIN or lock makes
+    // the insert fail too ("transaction aborted"), and nothing is committed below.
     let begin = client.batch_execute("BEGIN");
-    let locks = futures::future::join_all(
-        keys.iter()
-            .map(|k| async { client.execute(&lock, &[k]).await }),
-    );
-    let appends = futures::future::join_all(
-        args.iter()
-            .map(|a| async { client.query(&statement, &a.append()).await }),
-    );
-    let (begun, locked, results) = futures::join!(begin, locks, appends);
-    begun.map_err(batch)?;
-    for result in locked {
-        result.map_err(batch)?;
-    }
-    let mut outcomes = Vec::with_capacity(events.len());
-    let mut announce_work = false;
-    for (event, result) in events.iter().zip(results) {
-        let rows = result.map_err(|_| Failed::Append)?;
-        let (outcome, unleased) = inserted(event, &rows).map_err(Failed::Batch)?;
-        announce_work |= unleased;
-        outcomes.push(outcome);
-    }
-    let existing = client.prepare_cached(EXISTING).await.map_err(batch)?;
-    let lookups = futures::future::join_all(args.iter().zip(&outcomes).map(|(a, o)| async {
-        match o {
-            Inserted::Duplicate => Some(client.query_opt(&existing, &a.existing()).await),
-            Inserted::New(_) => None,
-        }
-    }));
-    let notify = async {
-        if announce_work {
-            announce(client, owner).await
+    let locks = async {
+        if keys.is_empty() {
+            Ok(Vec::new())
         } else {
-            Ok(())
+            client.query(&lock, &[&keys]).await
         }
     };
-    let (lookups, notified) = futures::join!(lookups, notify);
-    notified.map_err(Failed::Batch)?;
-    let mut appended = Vec::with_capacity(outcomes.len());
-    for (outcome, lookup) in outcomes.into_iter().zip(lookups) {
-        appended.push(match (outcome, lookup) {
-            (Inserted::New(new), _) => new,
-            (Inserted::Duplicate, Some(found)) => {
-                duplicate(found.map_err(batch)?).map_err(Failed::Batch)?
-            }
-            (Inserted::Duplicate, None) => {
-                return Err(Failed::Batch(StoreError(
-                    "lost a duplicate's lookup".into(),
-                )));
-            }
-        });
+    let (begun, locked, inserted) =
+        futures::join!(begin, locks, insert::insert(client, owner, events));
+    begun.map_err(|e| batch(db_error(e)))?;
+    locked.map_err(|e| batch(db_error(e)))?;
+    let (appended, unleased) = inserted.map_err(|_| Failed::Append)?;
+    if unleased {
+        announce(client, owner).await.map_err(batch)?;
     }
-    client.batch_execute("COMMIT").await.map_err(batch)?;
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| batch(db_error(e)))?;
     Ok(appended)
-}
-
-/// The id of an already stored event, from its lookup.
-fn duplicate(row: Option<Row>) -> Result<Appended, StoreError> {
-    match row {
-        Some(row) => Ok(Appended::Duplicate(row.try_get(0).map_err(db_error)?)),
-        // Purged between the conflict and the lookup: WeCom's next retry stores it anew.
-        None => Err(StoreError(
-            "the stored event was purged while its retry arrived".into(),
-        )),
-    }
 }
 
 /// The batch again, one append at a time, each inside a savepoint: a failing append fails
@@ -376,14 +239,10 @@ async fn slow_path(
     events: &[&NewEvent],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     let client = conn.conn()?;
-    let statement = client.prepare_cached(APPEND).await.map_err(db_error)?;
-    let existing = client.prepare_cached(EXISTING).await.map_err(db_error)?;
     client.batch_execute("BEGIN").await.map_err(db_error)?;
-    for key in lane_keys(events) {
-        client
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-            .await
-            .map_err(db_error)?;
+    let keys = lane_keys(events);
+    if !keys.is_empty() {
+        client.query(LOCK_LANES, &[&keys]).await.map_err(db_error)?;
     }
     let mut outcomes = Vec::with_capacity(events.len());
     let mut announce_work = false;
@@ -392,31 +251,18 @@ async fn slow_path(
             .batch_execute("SAVEPOINT append")
             .await
             .map_err(db_error)?;
-        let args = Args::new(event, owner);
-        let attempt = async {
-            let rows = client
-                .query(&statement, &args.append())
-                .await
-                .map_err(db_error)?;
-            match inserted(event, &rows)? {
-                (Inserted::New(new), unleased) => Ok((new, unleased)),
-                (Inserted::Duplicate, _) => {
-                    let found = client
-                        .query_opt(&existing, &args.existing())
-                        .await
-                        .map_err(db_error)?;
-                    Ok((duplicate(found)?, false))
-                }
-            }
-        };
-        match attempt.await {
-            Ok((appended, unleased)) => {
+        match insert::insert(client, owner, std::slice::from_ref(event)).await {
+            Ok((mut appended, unleased)) => {
                 client
                     .batch_execute("RELEASE append")
                     .await
                     .map_err(db_error)?;
                 announce_work |= unleased;
-                outcomes.push(Ok(appended));
+                outcomes.push(
+                    appended
+                        .pop()
+                        .ok_or_else(|| StoreError("an append had no outcome".into())),
+                );
             }
             Err(e) => {
                 client

@@ -206,3 +206,70 @@ async fn appends_wait_for_their_lane() {
     let appended = waiting.await.unwrap().unwrap();
     assert!(matches!(appended, Appended::New { .. }), "{appended:?}");
 }
+
+/// An unreachable database is an error, quickly, that names the server but not the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_errors_without_the_password() {
+    let config = StoreConfig {
+        url: Some(Secret::new(
+            "postgres://wecom:TOPSECRETPW@127.0.0.1:1/wecom".to_owned(),
+        )),
+        ..StoreConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let error = PostgresInbox::connect(&config).await.err().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let shown = error.to_string();
+    assert!(shown.contains("127.0.0.1:1/wecom"), "{shown}");
+    assert!(!shown.contains("TOPSECRETPW"), "{shown}");
+
+    let bad = StoreConfig {
+        url: Some(Secret::new("postgres://wecom:TOPSECRETPW@[::1".to_owned())),
+        ..StoreConfig::default()
+    };
+    let shown = PostgresInbox::connect(&bad)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(!shown.contains("TOPSECRETPW"), "{shown}");
+}
+
+/// Appends arriving together (one batch): of a lane's events only the first is leased, and a
+/// dedup key twice in the batch is one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_leases_only_the_head_of_a_lane() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let text = if i % 4 == 3 {
+            "<same/>".to_owned()
+        } else {
+            format!("<e{i}/>")
+        };
+        let (inbox, event) = (
+            inbox.clone(),
+            contract::event("app", &text, Some("L"), &["h"], true),
+        );
+        tasks.push(tokio::spawn(async move { inbox.append(event).await }));
+    }
+    let mut new = Vec::new();
+    let mut leased = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Appended::New { id, leased: l } => {
+                new.push(id);
+                leased.extend(l.into_iter().map(|d| d.event_id));
+            }
+            Appended::Duplicate(_) => duplicates += 1,
+        }
+    }
+    assert_eq!((new.len(), duplicates), (10, 2));
+    assert_eq!(
+        leased,
+        vec![*new.iter().min().unwrap()],
+        "only the lane's head"
+    );
+}

@@ -65,7 +65,7 @@ impl Drop for RefreshLock {
                 Err(_) => false,
             };
             if ended {
-                tx.finish();
+                drop(tx.finish());
             }
         });
     }
