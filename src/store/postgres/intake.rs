@@ -3,7 +3,8 @@
 //! Callbacks queue their append for one batcher task, which takes everything queued at that
 //! moment and commits it in one transaction; each caller is answered once that commit is
 //! durable (or failed: then nothing of the batch was written). Under load one commit covers
-//! many callbacks; when idle a lone callback commits alone.
+//! many callbacks, and a second batch runs while the first waits for the disk; when idle a
+//! lone callback commits alone.
 //!
 //! A batch transaction first takes the lock of every lane it touches
 //! (`pg_advisory_xact_lock` on a hash of app and lane, in sorted order so that two instances
@@ -24,8 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::Object;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::insert::{self, LOCK_LANES};
 use super::{Db, TxConn, announce, db_error, hash_key};
@@ -33,6 +33,10 @@ use crate::store::{Appended, NewEvent, StoreError};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Batches in flight at once: while one waits for its commit to reach the disk, the next one
+/// runs. They take their lane locks like batches of two instances, so order is kept.
+const IN_FLIGHT: usize = 2;
 
 /// How long a callback waits for its append at most: an unreachable database answers 503
 /// within this (WeCom retries), never a hang. An append still committed after its caller gave
@@ -78,10 +82,15 @@ pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Append> {
 }
 
 async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Append>) {
-    // Kept from one batch to the next while appends keep coming, so that intake never waits
-    // for a pooled connection behind the dispatcher's work; given back when the queue is idle.
-    let mut held: Option<Object> = None;
-    while let Some(first) = queue.recv().await {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // Wait for a free transaction first: what arrives meanwhile joins the next batch.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -95,29 +104,30 @@ async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<App
             continue;
         }
         order(&mut batch);
-        let conn = match held.take().filter(|conn| !conn.is_closed()) {
-            Some(conn) => Ok(conn),
-            None => db.conn().await,
-        };
-        let events: Vec<&NewEvent> = batch.iter().map(|a| &a.event).collect();
-        let outcomes = match conn {
-            Ok(conn) => {
-                let (outcomes, back) = commit(TxConn::new(conn), &owner, &events).await;
-                held = back.filter(|_| !queue.is_empty());
-                outcomes
+        let (db, owner) = (db.clone(), owner.clone());
+        tokio::spawn(async move {
+            run(&db, &owner, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Commit one batch and answer its callers.
+async fn run(db: &Db, owner: &str, batch: Vec<Append>) {
+    let events: Vec<&NewEvent> = batch.iter().map(|a| &a.event).collect();
+    let outcomes = match db.conn().await {
+        Ok(conn) => commit(TxConn::new(conn), owner, &events).await,
+        Err(e) => Err(e),
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            for (append, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = append.reply.send(outcome);
             }
-            Err(e) => Err(e),
-        };
-        match outcomes {
-            Ok(outcomes) => {
-                for (append, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = append.reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                for append in batch {
-                    let _ = append.reply.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            for append in batch {
+                let _ = append.reply.send(Err(e.clone()));
             }
         }
     }
@@ -161,35 +171,31 @@ enum Failed {
 }
 
 /// Commit the batch on `conn`: one outcome per event, in order, or one error for all. The
-/// connection comes back when its transaction ended cleanly (otherwise it was closed).
+/// connection goes back to the pool when its transaction ended cleanly, and is closed
+/// otherwise.
 async fn commit(
     conn: TxConn,
     owner: &str,
     events: &[&NewEvent],
-) -> (
-    Result<Vec<Result<Appended, StoreError>>, StoreError>,
-    Option<Object>,
-) {
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     let too_long = || StoreError("the intake transaction took too long".into());
-    match tokio::time::timeout(BATCH_TIMEOUT, fast_path(&conn, owner, events)).await {
-        Ok(Ok(outcomes)) => (Ok(outcomes.into_iter().map(Ok).collect()), conn.finish()),
+    let outcomes = match tokio::time::timeout(BATCH_TIMEOUT, fast_path(&conn, owner, events)).await
+    {
+        Ok(Ok(outcomes)) => outcomes.into_iter().map(Ok).collect(),
         Ok(Err(Failed::Append)) => {
-            let rolled_back = match conn.conn() {
-                Ok(client) => client.batch_execute("ROLLBACK").await.map_err(db_error),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = rolled_back {
-                return (Err(e), None);
-            }
-            match tokio::time::timeout(BATCH_TIMEOUT, slow_path(&conn, owner, events)).await {
-                Ok(Ok(outcomes)) => (Ok(outcomes), conn.finish()),
-                Ok(Err(e)) => (Err(e), None),
-                Err(_) => (Err(too_long()), None),
-            }
+            conn.conn()?
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(db_error)?;
+            tokio::time::timeout(BATCH_TIMEOUT, slow_path(&conn, owner, events))
+                .await
+                .map_err(|_| too_long())??
         }
-        Ok(Err(Failed::Batch(e))) => (Err(e), None),
-        Err(_) => (Err(too_long()), None),
-    }
+        Ok(Err(Failed::Batch(e))) => return Err(e),
+        Err(_) => return Err(too_long()),
+    };
+    drop(conn.finish());
+    Ok(outcomes)
 }
 
 /// The whole batch in one transaction without savepoints; `Failed::Append` when storing it
