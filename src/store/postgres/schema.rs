@@ -70,8 +70,9 @@ CREATE TABLE tokens (
 /// When the database refuses a statement (then nothing of the migration is applied).
 pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     let tx = conn.transaction().await.map_err(db_error)?;
+    // No "already exists, skipping" notices in the log at every start.
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}",
+        "SET LOCAL statement_timeout = {}; SET LOCAL client_min_messages = warning",
         MIGRATION_TIMEOUT.as_millis()
     ))
     .await
