@@ -182,7 +182,9 @@ async fn the_token_is_shared_and_replaced_only_when_stale() {
 async fn appends_wait_for_their_lane() {
     let db = TestDb::create().await;
     let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
-    let (other, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    let (other, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(connection);
     other.batch_execute("BEGIN").await.unwrap();
     other

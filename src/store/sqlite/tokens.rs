@@ -138,6 +138,10 @@ mod tests {
 );",
                 "",
             );
+            assert!(
+                !schema.contains("tokens"),
+                "the version 2 schema has no tokens table"
+            );
             conn.execute_batch(&schema).unwrap();
             conn.pragma_update(None, "user_version", 2).unwrap();
         }
