@@ -5,6 +5,12 @@
 //! a digest of the secret ([`cache_key`]) — never the secret itself, since a shared store such as
 //! Redis shows its keys to anyone who can list them. Fetching the token over HTTP is the client's
 //! job; this module only decides *when* to fetch and makes sure it happens once.
+//!
+//! "Once" holds across processes when the store is shared (the PostgreSQL inbox's): a refresh
+//! runs under the store's [`TokenStore::lock`] as well as this process's own lock, so the first
+//! caller fetches and every other — here or in another instance — waits and then finds its
+//! token; a token WeCom rejected is dropped only if it is still the stored one
+//! ([`TokenStore::clear_if`]), so a late rejection never throws away a fresh token.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -70,10 +76,14 @@ impl CachedToken {
     }
 }
 
+/// Held while one caller refreshes a token: dropping it lets the next caller in.
+pub type TokenLock = Box<dyn Send>;
+
 /// Where access tokens are cached, keyed by [`cache_key`].
 ///
-/// The in-process [`MemoryTokenStore`] is the default; a Redis-backed store shares one token
-/// between instances.
+/// The in-process [`MemoryTokenStore`] is the default; the store of a SQLite or PostgreSQL
+/// inbox (`Inbox::token_store`) keeps the token across runs and, for PostgreSQL, shares one
+/// token between instances.
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// The cached token for `key`, if any (expired ones may be returned; the caller checks).
@@ -82,6 +92,26 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn set(&self, key: &str, token: CachedToken) -> Result<(), TokenStoreError>;
     /// Forgets the token under `key`.
     async fn clear(&self, key: &str) -> Result<(), TokenStoreError>;
+
+    /// Waits until no other holder refreshes `key`, and holds that right until the returned
+    /// guard is dropped. A store shared between processes makes them wait for each other; the
+    /// default does nothing, since the caller's own lock already covers one process.
+    async fn lock(&self, _key: &str) -> Result<TokenLock, TokenStoreError> {
+        Ok(Box::new(()))
+    }
+
+    /// Forgets the token under `key` only if it is still `stale`; returns whether it did. The
+    /// default reads then clears, which is enough within one process; a shared store does it
+    /// in one step.
+    async fn clear_if(&self, key: &str, stale: &AccessToken) -> Result<bool, TokenStoreError> {
+        match self.get(key).await? {
+            Some(cached) if cached.token == *stale => {
+                self.clear(key).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// A [`TokenStore`] in this process's memory.
@@ -128,6 +158,15 @@ impl TokenStore for MemoryTokenStore {
         tokens.remove(key);
         Ok(())
     }
+
+    async fn clear_if(&self, key: &str, stale: &AccessToken) -> Result<bool, TokenStoreError> {
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        if tokens.get(key).is_some_and(|cached| cached.token == *stale) {
+            tokens.remove(key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
 }
 
 /// The store key for the token of `(corp_id, secret)`:
@@ -171,9 +210,9 @@ impl TokenCache {
     /// A token to use now: the cached one while it is fresh, otherwise one fetched with `fetch`.
     ///
     /// However many calls wait here at once, `fetch` runs once: the first takes the refresh lock
-    /// and the others find its token when they get the lock. If the fetch fails while the old
-    /// token has not actually expired yet (only the early-refresh margin passed), the old token
-    /// is used.
+    /// (this process's, then the store's) and the others find its token when they get the
+    /// lock. If the fetch fails while the old token has not actually expired yet (only the
+    /// early-refresh margin passed), the old token is used.
     pub(crate) async fn current<F, Fut>(&self, fetch: F) -> Result<AccessToken, ApiError>
     where
         F: FnOnce() -> Fut,
@@ -185,6 +224,12 @@ impl TokenCache {
             return Ok(cached.token);
         }
         let _guard = self.refresh.lock().await;
+        if let Some(cached) = self.load().await?
+            && cached.is_fresh(self.margin)
+        {
+            return Ok(cached.token);
+        }
+        let _shared = self.lock_store().await;
         let cached = self.load().await?;
         if let Some(cached) = &cached
             && cached.is_fresh(self.margin)
@@ -206,8 +251,9 @@ impl TokenCache {
 
     /// A token to replace `stale`, which WeCom just rejected (40014/42001).
     ///
-    /// If another call already replaced it, that token is used; otherwise the stale one is
-    /// dropped and a new one fetched — once, under the same lock as [`current`](Self::current).
+    /// If another call (here or in another instance sharing the store) already replaced it,
+    /// that token is used; otherwise the stale one is dropped — only if it is still the stored
+    /// one — and a new one fetched, once, under the same locks as [`current`](Self::current).
     pub(crate) async fn replace<F, Fut>(
         &self,
         stale: &AccessToken,
@@ -218,18 +264,45 @@ impl TokenCache {
         Fut: Future<Output = Result<CachedToken, ApiError>>,
     {
         let _guard = self.refresh.lock().await;
-        match self.load().await? {
-            Some(cached) if cached.token != *stale && cached.is_valid() => return Ok(cached.token),
-            Some(_) => self
-                .store
-                .clear(&self.key)
-                .await
-                .map_err(ApiError::TokenStore)?,
-            None => {}
+        if let Some(fresh) = self.replaced(stale).await? {
+            return Ok(fresh);
+        }
+        let _shared = self.lock_store().await;
+        if let Some(fresh) = self.replaced(stale).await? {
+            return Ok(fresh);
+        }
+        let cleared = self
+            .store
+            .clear_if(&self.key, stale)
+            .await
+            .map_err(ApiError::TokenStore)?;
+        if !cleared && let Some(fresh) = self.replaced(stale).await? {
+            return Ok(fresh);
         }
         self.check_rejected()?;
         let fetched = self.fetch_once(fetch).await?;
         self.save(fetched).await
+    }
+
+    /// The stored token when it is valid and no longer `stale`.
+    async fn replaced(&self, stale: &AccessToken) -> Result<Option<AccessToken>, ApiError> {
+        Ok(self
+            .load()
+            .await?
+            .filter(|cached| cached.token != *stale && cached.is_valid())
+            .map(|cached| cached.token))
+    }
+
+    /// The store's refresh lock for this key. A store that cannot take it (a database hiccup)
+    /// does not stop the refresh: at worst two instances fetch a token each.
+    async fn lock_store(&self) -> Option<TokenLock> {
+        match self.store.lock(&self.key).await {
+            Ok(guard) => Some(guard),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot take the shared token lock; refreshing without it");
+                None
+            }
+        }
     }
 
     /// Runs `fetch`, remembering a rejected secret.
@@ -374,5 +447,83 @@ mod tests {
             assert_eq!(task.await.unwrap().unwrap().as_str(), "FRESH");
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    /// A store shared by several "instances": its lock is one async mutex for all of them.
+    #[derive(Default)]
+    struct SharedStore {
+        tokens: MemoryTokenStore,
+        lock: Arc<tokio::sync::Mutex<()>>,
+    }
+
+    #[async_trait]
+    impl TokenStore for SharedStore {
+        async fn get(&self, key: &str) -> Result<Option<CachedToken>, TokenStoreError> {
+            self.tokens.get(key).await
+        }
+        async fn set(&self, key: &str, token: CachedToken) -> Result<(), TokenStoreError> {
+            self.tokens.set(key, token).await
+        }
+        async fn clear(&self, key: &str) -> Result<(), TokenStoreError> {
+            self.tokens.clear(key).await
+        }
+        async fn lock(&self, _key: &str) -> Result<TokenLock, TokenStoreError> {
+            Ok(Box::new(self.lock.clone().lock_owned().await))
+        }
+    }
+
+    #[tokio::test]
+    async fn instances_sharing_a_store_fetch_once() {
+        let store = Arc::new(SharedStore::default());
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let cache = Arc::new(TokenCache::new(store.clone(), "k".into(), Duration::ZERO));
+            for _ in 0..5 {
+                let (cache, fetches) = (cache.clone(), fetches.clone());
+                tasks.push(tokio::spawn(async move {
+                    cache
+                        .current(|| async move {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Ok(token("ONE", Duration::from_secs(7200)))
+                        })
+                        .await
+                }));
+            }
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().as_str(), "ONE");
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_late_rejection_keeps_the_fresh_token() {
+        let store = Arc::new(SharedStore::default());
+        store
+            .set("k", token("OLD", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let first = TokenCache::new(store.clone(), "k".into(), Duration::ZERO);
+        let second = TokenCache::new(store.clone(), "k".into(), Duration::ZERO);
+        let fresh = first
+            .replace(&AccessToken::new("OLD"), || async {
+                Ok(token("NEW", Duration::from_secs(7200)))
+            })
+            .await
+            .unwrap();
+        assert_eq!(fresh.as_str(), "NEW");
+        let got = second
+            .replace(&AccessToken::new("OLD"), || async {
+                panic!("the other instance already replaced it")
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.as_str(), "NEW");
+        assert!(!store.clear_if("k", &AccessToken::new("OLD")).await.unwrap());
+        assert_eq!(store.get("k").await.unwrap().unwrap().token.as_str(), "NEW");
+        assert!(store.clear_if("k", &AccessToken::new("NEW")).await.unwrap());
+        assert!(store.get("k").await.unwrap().is_none());
     }
 }

@@ -56,16 +56,23 @@ pub(crate) fn run(args: ApiArgs<'_>) -> CliResult {
     }
     let (config, index) = super::load_app(args.config, args.app, crate::config::Uses::Everything)?;
     let app = &config.apps[index];
-    let client = Service::api_client(&config, app)?.ok_or_else(|| {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    // The store's token, so that calls reuse it rather than ask gettoken each time.
+    let tokens = runtime
+        .block_on(Service::token_store(&config))
+        .unwrap_or_else(|e| {
+            eprintln!("warning: {e}; the access token is kept for this call only");
+            None
+        });
+    let client = Service::api_client_with(&config, app, tokens)?.ok_or_else(|| {
         CliError::new(format!(
             "apps.{}.secret is not set: the API needs it",
             app.name
         ))
     })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
         if args.all {
             print_every_item(&client, method, &json).await

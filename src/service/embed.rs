@@ -84,11 +84,12 @@ impl Service {
     /// See [`ServiceError`].
     pub async fn build(self) -> Result<Embedded, ServiceError> {
         let config = &self.config;
-        let apps = self.handlers()?;
         let inbox = match &self.inbox {
             Some(inbox) => inbox.clone(),
             None => Self::open_store(config, true).await?,
         };
+        // The store keeps the access tokens (one `gettoken` for every instance of a shared one).
+        let apps = self.handlers_with(inbox.token_store())?;
         let mut names: Vec<_> = apps.iter().collect();
         names.sort_by_key(|(name, _)| name.as_str());
         for (name, app) in names {

@@ -19,12 +19,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::api::TokenStore;
 use crate::backoff::Backoff;
 use crate::config::{AppConfig, Backend, Config};
 use crate::dispatch::{AppHandlers, DispatchSettings};
 use crate::handler::Handler;
 use crate::plugins::{HandlerLimits, PluginFactory};
-use crate::store::{Inbox, MemoryInbox, SqliteInbox, SqliteOptions};
+use crate::store::{Inbox, MemoryInbox, PostgresInbox, SqliteInbox, SqliteOptions};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +123,7 @@ impl Service {
         &self.config
     }
 
-    /// The API client for an app, when it has a secret.
+    /// The API client for an app, when it has a secret, with its token in this process.
     ///
     /// # Errors
     /// When the client cannot be built.
@@ -130,21 +131,48 @@ impl Service {
         config: &Config,
         app: &AppConfig,
     ) -> Result<Option<crate::api::Client>, ServiceError> {
+        Self::api_client_with(config, app, None)
+    }
+
+    /// The API client for an app, when it has a secret, keeping its access token in `tokens`
+    /// (the store's: kept across runs, shared by the instances of a shared store) or, when
+    /// `None`, in this process.
+    ///
+    /// # Errors
+    /// When the client cannot be built.
+    pub fn api_client_with(
+        config: &Config,
+        app: &AppConfig,
+        tokens: Option<Arc<dyn TokenStore>>,
+    ) -> Result<Option<crate::api::Client>, ServiceError> {
         let Some(secret) = app.api_secret() else {
             return Ok(None);
         };
-        crate::api::Client::builder()
+        let mut builder = crate::api::Client::builder()
             .corp_id(app.corp_id.clone())
             .secret(secret.expose().to_owned())
             .base_url(config.api.base_url.clone())
             .timeout(config.api.timeout)
-            .proxy(config.api.proxy.clone())
-            .build()
-            .map(Some)
-            .map_err(|e| ServiceError::Api {
-                app: app.name.clone(),
-                message: e.to_string(),
-            })
+            .proxy(config.api.proxy.clone());
+        if let Some(tokens) = tokens {
+            builder = builder.token_store(tokens);
+        }
+        builder.build().map(Some).map_err(|e| ServiceError::Api {
+            app: app.name.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Where the configured store keeps access tokens (`None` for the memory store: each
+    /// client keeps its own). Opens the store as a command does, not as `serve`.
+    ///
+    /// # Errors
+    /// When the store cannot be opened.
+    pub async fn token_store(config: &Config) -> Result<Option<Arc<dyn TokenStore>>, ServiceError> {
+        if config.store.backend == Backend::Memory {
+            return Ok(None);
+        }
+        Ok(Self::open_store(config, false).await?.token_store())
     }
 
     /// Check every plug-in section without building your plug-ins: the built-in ones parse
@@ -179,16 +207,28 @@ impl Service {
     }
 
     /// Build every app's handlers with their limits: built-in plug-ins first, then your
-    /// plug-ins (in the order of their tables), then ready handlers.
+    /// plug-ins (in the order of their tables), then ready handlers. API clients keep their
+    /// tokens in this process.
     ///
     /// # Errors
     /// A plug-in section that does not parse or a plug-in that cannot be built, or an API
     /// client that cannot be built.
     pub fn handlers(&self) -> Result<HashMap<String, AppHandlers>, ServiceError> {
+        self.handlers_with(None)
+    }
+
+    /// As [`handlers`](Self::handlers), with the API clients keeping their tokens in `tokens`.
+    ///
+    /// # Errors
+    /// As [`handlers`](Self::handlers).
+    pub fn handlers_with(
+        &self,
+        tokens: Option<Arc<dyn TokenStore>>,
+    ) -> Result<HashMap<String, AppHandlers>, ServiceError> {
         let config = &self.config;
         let mut out = HashMap::new();
         for (index, app) in config.apps.iter().enumerate() {
-            let api = Self::api_client(config, app)?;
+            let api = Self::api_client_with(config, app, tokens.clone())?;
             let mut handlers =
                 crate::plugins::builtin(app, index, &config.dispatch, config.api.timeout)?;
             handlers.extend(crate::plugins::yours(
@@ -242,7 +282,8 @@ impl Service {
     }
 
     /// Open the configured store. `serve` owns a SQLite store (one at a time) and waits at most
-    /// a second for another process's write lock; other commands wait up to five.
+    /// a second for another process's write lock; other commands wait up to five. A PostgreSQL
+    /// store is shared: every instance (and command) connects alike, migrating its schema.
     ///
     /// # Errors
     /// When it cannot be opened.
@@ -261,12 +302,7 @@ impl Service {
                 Arc::new(SqliteInbox::open_with(&config.store.path, &options)?)
             }
             Backend::Memory => Arc::new(MemoryInbox::new()),
-            Backend::Postgres => {
-                return Err(crate::store::StoreError(
-                    "store.backend = \"postgres\" is not available in this build yet".into(),
-                )
-                .into());
-            }
+            Backend::Postgres => Arc::new(PostgresInbox::connect(&config.store).await?),
         })
     }
 

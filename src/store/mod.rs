@@ -3,8 +3,12 @@
 //! from here (architecture §5). Nothing the dispatcher keeps in memory is missing from the store.
 //!
 //! [`Inbox`] is the contract. [`SqliteInbox`] (WAL, group commit) is the embedded default;
-//! [`MemoryInbox`] serves tests, demos and `replay`. A second backend (PostgreSQL, several
-//! instances) implements the same operations with row locks (`FOR UPDATE SKIP LOCKED`).
+//! [`MemoryInbox`] serves tests, demos and `replay`. [`PostgresInbox`] lets several instances
+//! share the work: the same operations with row locks (`FOR UPDATE SKIP LOCKED`), lane locks
+//! at intake, and notifications that wake the other instances.
+//!
+//! A durable store also keeps the API access token ([`Inbox::token_store`]), so that a restart
+//! or a CLI call reuses it and instances sharing a database share one token.
 //!
 //! # Words
 //!
@@ -19,10 +23,12 @@
 //!   dead and none is pending, `pending` otherwise.
 
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryInbox;
-pub use sqlite::{SqliteInbox, SqliteOptions};
+pub use postgres::{PostgresInbox, PostgresTokenStore};
+pub use sqlite::{SqliteInbox, SqliteOptions, SqliteTokenStore};
 
 use std::sync::Arc;
 
@@ -357,6 +363,13 @@ pub trait Inbox: Send + Sync + 'static {
     /// A signal raised when another instance adds work (a shared backend's notifications);
     /// `None` when only this process writes.
     fn work_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// Where the API clients keep their access tokens: in the store itself for a durable
+    /// backend (kept across restarts, and shared by the instances of a shared store); `None`
+    /// keeps them in each client's memory.
+    fn token_store(&self) -> Option<Arc<dyn crate::api::TokenStore>> {
         None
     }
 }

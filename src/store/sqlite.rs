@@ -11,6 +11,13 @@
 //!
 //! One `serve` owns a SQLite store at a time: it holds an exclusive lock on `<path>.lock`, which
 //! lets it take back, at start, the leases a crashed predecessor left behind.
+//!
+//! The API access tokens live in the same file ([`SqliteTokenStore`], table `tokens`), so a
+//! restart or an `api` command reuses the token instead of asking `gettoken` again.
+
+mod tokens;
+
+pub use tokens::SqliteTokenStore;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -29,8 +36,8 @@ use super::{
 /// The most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// The schema version this code writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema version this code writes (`PRAGMA user_version`). Version 3 added `tokens`.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -66,6 +73,11 @@ CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (app, handler, next_at)
     WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (app, handler)
     WHERE status = 'dead';
+CREATE TABLE IF NOT EXISTS tokens (
+    key        TEXT    PRIMARY KEY,
+    token      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 ";
 
 /// How to open a [`SqliteInbox`].
@@ -159,18 +171,8 @@ impl SqliteInbox {
         &self,
         f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = oneshot::channel();
         let owner = self.owner.clone();
-        let job = Call {
-            work: Some(move |conn: &Connection| f(conn, &owner)),
-            result: None,
-            reply: tx,
-        };
-        self.jobs
-            .send(Box::new(job))
-            .map_err(|_| StoreError("inbox thread stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError("inbox thread stopped".into()))?
+        submit(&self.jobs, move |conn: &Connection| f(conn, &owner)).await
     }
 
     /// Run `f` on the read connection, off the async threads.
@@ -178,16 +180,41 @@ impl SqliteInbox {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let reader = self.reader.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader
-                .lock()
-                .map_err(|_| StoreError("inbox reader lock poisoned".into()))?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| StoreError(format!("inbox reader failed: {e}")))?
+        read_on(&self.reader, f).await
     }
+}
+
+/// Queue `f` for the writer thread, to run inside the next batch's transaction.
+async fn submit<T: Send + 'static>(
+    jobs: &mpsc::Sender<Box<dyn Job>>,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = oneshot::channel();
+    let job = Call {
+        work: Some(f),
+        result: None,
+        reply: tx,
+    };
+    jobs.send(Box::new(job))
+        .map_err(|_| StoreError("inbox thread stopped".into()))?;
+    rx.await
+        .map_err(|_| StoreError("inbox thread stopped".into()))?
+}
+
+/// Run `f` on the read connection, off the async threads.
+async fn read_on<T: Send + 'static>(
+    reader: &Arc<Mutex<Connection>>,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let reader = reader.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = reader
+            .lock()
+            .map_err(|_| StoreError("inbox reader lock poisoned".into()))?;
+        f(&conn)
+    })
+    .await
+    .map_err(|e| StoreError(format!("inbox reader failed: {e}")))?
 }
 
 fn take_owner_lock(path: &Path) -> Result<File, StoreError> {
@@ -888,6 +915,13 @@ impl Inbox for SqliteInbox {
             Ok(())
         })
         .await
+    }
+
+    fn token_store(&self) -> Option<Arc<dyn crate::api::TokenStore>> {
+        Some(Arc::new(SqliteTokenStore::new(
+            self.jobs.clone(),
+            self.reader.clone(),
+        )))
     }
 }
 

@@ -1,0 +1,287 @@
+//! Intake on PostgreSQL: group commit with per-lane order across instances.
+//!
+//! Callbacks queue their append for one batcher task, which takes everything queued at that
+//! moment and commits it in one transaction; each caller is answered once that commit is
+//! durable (or failed: then nothing of the batch was written). Under load one commit covers
+//! many callbacks, and a second batch runs while the first waits for the disk; when idle a
+//! lone callback commits alone.
+//!
+//! A batch transaction first takes the lock of every lane it touches
+//! (`pg_advisory_xact_lock` on a hash of app and lane, in sorted order so that two instances
+//! never wait for each other in a circle), then inserts. An event's id comes from a sequence
+//! when it is inserted, not when it commits; holding its lane's lock from before the insert
+//! until the commit makes ids within a lane grow in commit order, across instances, which is
+//! what the lane check of a lease relies on.
+//!
+//! The fast path stores the whole batch with a few set-based statements ([`super::insert`]),
+//! sent without waiting for each other where they can be, and no savepoint. If that fails (say,
+//! one event holds text the database refuses), the transaction is rolled back and the batch is
+//! run again with a savepoint per append, so that the failing append fails alone.
+//!
+//! Events without a lane are inserted after those with one, sorted by dedup key: two batches
+//! holding the same retries in different orders would otherwise wait for each other's unique
+//! key. (Events with a lane cannot: a retry has the same lane, whose lock orders them first.)
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::insert::{self, LOCK_LANES};
+use super::{Db, TxConn, announce, db_error, hash_key};
+use crate::store::{Appended, NewEvent, StoreError};
+
+/// The most appends committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Batches in flight at once: while one waits for its commit to reach the disk, the next one
+/// runs. They take their lane locks like batches of two instances, so order is kept.
+const IN_FLIGHT: usize = 2;
+
+/// How long a callback waits for its append at most: an unreachable database answers 503
+/// within this (WeCom retries), never a hang. An append still committed after its caller gave
+/// up is recognised as a duplicate when WeCom retries.
+pub(super) const DEADLINE: Duration = Duration::from_millis(1500);
+
+/// How long one batch may hold its connection before it is abandoned (and the connection
+/// closed, which rolls the transaction back).
+const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One append waiting for its batch.
+pub(super) struct Append {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Queue `event` for the batcher and wait for its commit, at most `deadline`.
+pub(super) async fn append(
+    queue: &mpsc::UnboundedSender<Append>,
+    event: NewEvent,
+    deadline: Duration,
+) -> Result<Appended, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    queue
+        .send(Append { event, reply })
+        .map_err(|_| StoreError("the PostgreSQL intake stopped".into()))?;
+    match tokio::time::timeout(deadline, answer).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(StoreError("the PostgreSQL intake stopped".into())),
+        Err(_) => Err(StoreError(format!(
+            "PostgreSQL did not commit within {}",
+            crate::config::format_duration(deadline)
+        ))),
+    }
+}
+
+/// Start the batcher on the database's runtime; it stops when the returned sender (and every
+/// clone) is dropped.
+pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Append> {
+    let (queue, appends) = mpsc::unbounded_channel();
+    db.runtime.clone().spawn(batcher(db, owner, appends));
+    queue
+}
+
+async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Append>) {
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // Wait for a free transaction first: what arrives meanwhile joins the next batch.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(append) => batch.push(append),
+                Err(_) => break,
+            }
+        }
+        // A caller that gave up was answered 503: storing its event now would only surprise.
+        batch.retain(|append| !append.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        order(&mut batch);
+        let (db, owner) = (db.clone(), owner.clone());
+        tokio::spawn(async move {
+            run(&db, &owner, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Commit one batch and answer its callers.
+async fn run(db: &Db, owner: &str, batch: Vec<Append>) {
+    let events: Vec<&NewEvent> = batch.iter().map(|a| &a.event).collect();
+    let outcomes = match db.conn().await {
+        Ok(conn) => commit(TxConn::new(conn), owner, &events).await,
+        Err(e) => Err(e),
+    };
+    match outcomes {
+        Ok(outcomes) => {
+            for (append, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = append.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            for append in batch {
+                let _ = append.reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Events with a lane first, in arrival order; then the others by dedup key.
+fn order(batch: &mut [Append]) {
+    batch.sort_by(|a, b| {
+        let (a, b) = (&a.event, &b.event);
+        match (&a.lane, &b.lane) {
+            (Some(_), Some(_)) => std::cmp::Ordering::Equal,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => (&*a.app, a.dedup_key).cmp(&(&*b.app, b.dedup_key)),
+        }
+    });
+}
+
+/// The lock key of a lane.
+pub(super) fn lane_key(app: &str, lane: &str) -> i64 {
+    i64::from_be_bytes(hash_key(&["lane", app, lane]))
+}
+
+/// Every lane lock the batch needs, sorted, each once.
+fn lane_keys(events: &[&NewEvent]) -> Vec<i64> {
+    let mut keys: Vec<i64> = events
+        .iter()
+        .filter_map(|e| e.lane.as_deref().map(|lane| lane_key(&e.app, lane)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Why the fast path stopped.
+enum Failed {
+    /// One append failed: run the batch again with a savepoint per append.
+    Append,
+    /// The transaction as a whole failed.
+    Batch(StoreError),
+}
+
+/// Commit the batch on `conn`: one outcome per event, in order, or one error for all. The
+/// connection goes back to the pool when its transaction ended cleanly, and is closed
+/// otherwise.
+async fn commit(
+    conn: TxConn,
+    owner: &str,
+    events: &[&NewEvent],
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let too_long = || StoreError("the intake transaction took too long".into());
+    let outcomes = match tokio::time::timeout(BATCH_TIMEOUT, fast_path(&conn, owner, events)).await
+    {
+        Ok(Ok(outcomes)) => outcomes.into_iter().map(Ok).collect(),
+        Ok(Err(Failed::Append)) => {
+            conn.conn()?
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(db_error)?;
+            tokio::time::timeout(BATCH_TIMEOUT, slow_path(&conn, owner, events))
+                .await
+                .map_err(|_| too_long())??
+        }
+        Ok(Err(Failed::Batch(e))) => return Err(e),
+        Err(_) => return Err(too_long()),
+    };
+    drop(conn.finish());
+    Ok(outcomes)
+}
+
+/// The whole batch in one transaction without savepoints; `Failed::Append` when storing it
+/// failed (the caller rolls back and takes the slow path).
+async fn fast_path(
+    conn: &TxConn,
+    owner: &str,
+    events: &[&NewEvent],
+) -> Result<Vec<Appended>, Failed> {
+    let client = conn.conn().map_err(Failed::Batch)?;
+    let batch = |e: StoreError| Failed::Batch(e);
+    let lock = client
+        .prepare_cached(LOCK_LANES)
+        .await
+        .map_err(|e| batch(db_error(e)))?;
+    let keys = lane_keys(events);
+    // BEGIN, the lane locks and the first insert leave together; a failed BEGIN or lock makes
+    // the insert fail too ("transaction aborted"), and nothing is committed below.
+    let begin = client.batch_execute("BEGIN");
+    let locks = async {
+        if keys.is_empty() {
+            Ok(Vec::new())
+        } else {
+            client.query(&lock, &[&keys]).await
+        }
+    };
+    let (begun, locked, inserted) =
+        futures::join!(begin, locks, insert::insert(client, owner, events));
+    begun.map_err(|e| batch(db_error(e)))?;
+    locked.map_err(|e| batch(db_error(e)))?;
+    let (appended, unleased) = inserted.map_err(|_| Failed::Append)?;
+    if unleased {
+        announce(client, owner).await.map_err(batch)?;
+    }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| batch(db_error(e)))?;
+    Ok(appended)
+}
+
+/// The batch again, one append at a time, each inside a savepoint: a failing append fails
+/// alone. An error of the transaction itself fails them all.
+async fn slow_path(
+    conn: &TxConn,
+    owner: &str,
+    events: &[&NewEvent],
+) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
+    let client = conn.conn()?;
+    client.batch_execute("BEGIN").await.map_err(db_error)?;
+    let keys = lane_keys(events);
+    if !keys.is_empty() {
+        client.query(LOCK_LANES, &[&keys]).await.map_err(db_error)?;
+    }
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut announce_work = false;
+    for event in events {
+        client
+            .batch_execute("SAVEPOINT append")
+            .await
+            .map_err(db_error)?;
+        match insert::insert(client, owner, std::slice::from_ref(event)).await {
+            Ok((mut appended, unleased)) => {
+                client
+                    .batch_execute("RELEASE append")
+                    .await
+                    .map_err(db_error)?;
+                announce_work |= unleased;
+                outcomes.push(
+                    appended
+                        .pop()
+                        .ok_or_else(|| StoreError("an append had no outcome".into())),
+                );
+            }
+            Err(e) => {
+                client
+                    .batch_execute("ROLLBACK TO append; RELEASE append")
+                    .await
+                    .map_err(db_error)?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    if announce_work {
+        announce(client, owner).await?;
+    }
+    client.batch_execute("COMMIT").await.map_err(db_error)?;
+    Ok(outcomes)
+}

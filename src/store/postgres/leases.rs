@@ -1,0 +1,192 @@
+//! What the dispatcher asks of the shared store: lease runnable deliveries (`FOR UPDATE SKIP
+//! LOCKED`, so instances leasing at once take different ones), renew and release leases, and
+//! settle an attempt — recorded only while this instance still holds the lease.
+
+use std::sync::Arc;
+
+use super::{Db, announce, db_error};
+use crate::store::{Delivery, LeaseBatch, Leased, Outcome, Settled, StoreError};
+
+/// A stored attempt count (never negative) as the trait's `u32`.
+pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, StoreError> {
+    let n: i32 = row.try_get(index).map_err(db_error)?;
+    Ok(u32::try_from(n).unwrap_or(0))
+}
+
+/// Lease runnable deliveries: pending, due, not leased (or the lease expired), and first of
+/// their lane (the lane's first pending delivery by event id — a question only the lane index
+/// answers without a sort, so that even a plan made on an empty table uses it).
+const LEASE: &str = "
+WITH runnable AS (
+    SELECT d.id FROM deliveries d
+    WHERE d.status = 'pending' AND d.app = $1 AND d.handler = $2 AND d.next_at <= $3
+      AND (d.lease_until IS NULL OR d.lease_until < $3)
+      AND (d.lane IS NULL OR d.event_id = (
+            SELECT p.event_id FROM deliveries p
+            WHERE p.status = 'pending' AND p.app = d.app AND p.handler = d.handler
+              AND p.lane = d.lane
+            ORDER BY p.event_id LIMIT 1))
+    ORDER BY d.event_id
+    LIMIT $4
+    FOR UPDATE OF d SKIP LOCKED
+), taken AS (
+    UPDATE deliveries d SET lease_owner = $5, lease_until = $6
+    FROM runnable r WHERE d.id = r.id
+    RETURNING d.id, d.event_id, d.handler, d.attempts
+)
+SELECT t.id, t.event_id, t.handler, t.attempts, e.received_at, e.plaintext
+FROM taken t JOIN events e ON e.id = t.event_id
+ORDER BY t.event_id";
+
+/// Settle an attempt; says whether a later delivery of its lane is pending.
+const SETTLE: &str = "
+WITH settled AS (
+    UPDATE deliveries
+    SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2
+    RETURNING app, handler, lane, event_id, status
+)
+SELECT s.status <> 'pending' AND s.lane IS NOT NULL AND EXISTS (
+    SELECT 1 FROM deliveries p
+    WHERE p.status = 'pending' AND p.app = s.app AND p.handler = s.handler
+      AND p.lane = s.lane AND p.event_id > s.event_id)
+FROM settled s";
+
+/// Lease up to `limit` runnable deliveries of (`app`, `handler`) to `owner` until `until`
+/// (Unix ms), oldest first.
+pub(super) async fn lease(
+    db: &Db,
+    owner: &Arc<str>,
+    (app, handler, limit): (&str, &str, usize),
+    (now, until): (i64, i64),
+) -> Result<LeaseBatch, StoreError> {
+    let (app, handler, owner) = (app.to_owned(), handler.to_owned(), owner.clone());
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    db.run("lease", move |db| async move {
+        let conn = db.conn().await?;
+        let mut deliveries = Vec::new();
+        if limit > 0 {
+            let lease = conn.prepare_cached(LEASE).await.map_err(db_error)?;
+            let rows = conn
+                .query(&lease, &[&app, &handler, &now, &limit, &&*owner, &until])
+                .await
+                .map_err(db_error)?;
+            for row in &rows {
+                deliveries.push(Leased {
+                    delivery: Delivery {
+                        id: row.try_get(0).map_err(db_error)?,
+                        event_id: row.try_get(1).map_err(db_error)?,
+                        handler: row.try_get(2).map_err(db_error)?,
+                        attempts: attempts(row, 3)?,
+                        received_at: row.try_get(4).map_err(db_error)?,
+                    },
+                    plaintext: row.try_get(5).map_err(db_error)?,
+                });
+            }
+        }
+        let next_due: Option<i64> = conn
+            .query_one(
+                "SELECT min(next_at) FROM deliveries
+                     WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3",
+                &[&app, &handler, &now],
+            )
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)?;
+        Ok(LeaseBatch {
+            deliveries,
+            next_due,
+        })
+    })
+    .await
+}
+
+/// Extend `owner`'s leases on `ids` until `until`.
+pub(super) async fn renew(
+    db: &Db,
+    owner: &Arc<str>,
+    ids: Vec<i64>,
+    until: i64,
+) -> Result<(), StoreError> {
+    let owner = owner.clone();
+    db.run("renew", move |db| async move {
+        db.conn()
+            .await?
+            .execute(
+                "UPDATE deliveries SET lease_until = $3
+                     WHERE id = ANY($1) AND lease_owner = $2",
+                &[&ids, &&*owner, &until],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Give up `owner`'s leases on `ids`, and tell the other instances they can run them.
+pub(super) async fn release(db: &Db, owner: &Arc<str>, ids: Vec<i64>) -> Result<(), StoreError> {
+    let owner = owner.clone();
+    db.run("release", move |db| async move {
+        let conn = db.conn().await?;
+        let released = conn
+            .execute(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+                     WHERE id = ANY($1) AND lease_owner = $2",
+                &[&ids, &&*owner],
+            )
+            .await
+            .map_err(db_error)?;
+        if released > 0 {
+            announce(&conn, &owner).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Record an attempt of a delivery `owner` still holds; a lane with more to run is announced.
+pub(super) async fn settle(
+    db: &Db,
+    owner: &Arc<str>,
+    id: i64,
+    attempts: u32,
+    outcome: Outcome,
+) -> Result<Settled, StoreError> {
+    let owner = owner.clone();
+    let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
+    db.run("settle", move |db| async move {
+        let (status, next_at, error) = match &outcome {
+            Outcome::Done => ("done", None, None),
+            Outcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
+            Outcome::Dead { error } => ("dead", None, Some(error.as_str())),
+        };
+        let conn = db.conn().await?;
+        let settle = conn.prepare_cached(SETTLE).await.map_err(db_error)?;
+        let row = conn
+            .query_opt(
+                &settle,
+                &[&id, &&*owner, &status, &attempts, &next_at, &error],
+            )
+            .await
+            .map_err(db_error)?;
+        let Some(row) = row else {
+            return Ok(Settled {
+                recorded: false,
+                lane_has_more: false,
+            });
+        };
+        let lane_has_more: Option<bool> = row.try_get(0).map_err(db_error)?;
+        let lane_has_more = lane_has_more.unwrap_or(false);
+        if lane_has_more {
+            announce(&conn, &owner).await?;
+        }
+        Ok(Settled {
+            recorded: true,
+            lane_has_more,
+        })
+    })
+    .await
+}

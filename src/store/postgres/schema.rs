@@ -1,0 +1,115 @@
+//! The PostgreSQL schema and its migrations, applied by every instance at start.
+//!
+//! `schema_version` holds the number of migrations applied. Each start runs the missing ones in
+//! one transaction that first takes an advisory lock, so instances starting together migrate
+//! one after the other: the first does the work, the others find it done. A database migrated
+//! by a newer build (a higher version) is left alone.
+
+use std::time::Duration;
+
+use deadpool_postgres::Object;
+
+use super::{LOCK_CLASS, db_error};
+use crate::store::StoreError;
+
+/// How long a migration (or waiting for another instance's) may take.
+pub(super) const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The second key of the migration lock.
+const MIGRATION_LOCK: i32 = 1;
+
+/// The migrations in order; the schema version is how many of them ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: events, one delivery per handler, access tokens.
+    "
+CREATE TABLE events (
+    id          BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    app         TEXT    NOT NULL,
+    dedup_key   BYTEA   NOT NULL,
+    kind        TEXT    NOT NULL,
+    order_key   TEXT,
+    plaintext   TEXT    NOT NULL,
+    received_at BIGINT  NOT NULL,
+    UNIQUE (app, dedup_key)
+);
+CREATE TABLE deliveries (
+    id          BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id    BIGINT  NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    app         TEXT    NOT NULL,
+    handler     TEXT    NOT NULL,
+    lane        TEXT,
+    status      TEXT    NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'done', 'dead')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     BIGINT  NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    last_error  TEXT,
+    created_at  BIGINT  NOT NULL,
+    UNIQUE (event_id, handler)
+);
+-- Only unfinished deliveries are looked up by lane, due time or state, so finished ones stay
+-- out of these indexes.
+CREATE INDEX deliveries_lane ON deliveries (app, handler, lane, event_id)
+    WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (app, handler, next_at)
+    WHERE status = 'pending';
+CREATE INDEX deliveries_dead ON deliveries (app, handler)
+    WHERE status = 'dead';
+CREATE TABLE tokens (
+    key        TEXT   PRIMARY KEY,
+    token      TEXT   NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+",
+];
+
+/// Bring the schema up to date, waiting for any other instance migrating at the same time.
+///
+/// # Errors
+/// When the database refuses a statement (then nothing of the migration is applied).
+pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
+    let tx = conn.transaction().await.map_err(db_error)?;
+    // No "already exists, skipping" notices in the log at every start.
+    tx.batch_execute(&format!(
+        "SET LOCAL statement_timeout = {}; SET LOCAL client_min_messages = warning",
+        MIGRATION_TIMEOUT.as_millis()
+    ))
+    .await
+    .map_err(db_error)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOCK_CLASS, &MIGRATION_LOCK],
+    )
+    .await
+    .map_err(db_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .await
+        .map_err(db_error)?;
+    let version: Option<i32> = tx
+        .query_one("SELECT max(version) FROM schema_version", &[])
+        .await
+        .map_err(db_error)?
+        .try_get(0)
+        .map_err(db_error)?;
+    let applied = usize::try_from(version.unwrap_or(0)).unwrap_or(0);
+    if applied >= MIGRATIONS.len() {
+        return tx.commit().await.map_err(db_error);
+    }
+    for migration in &MIGRATIONS[applied..] {
+        tx.batch_execute(migration).await.map_err(db_error)?;
+    }
+    let latest = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    tx.execute("DELETE FROM schema_version", &[])
+        .await
+        .map_err(db_error)?;
+    tx.execute(
+        "INSERT INTO schema_version (version) VALUES ($1)",
+        &[&latest],
+    )
+    .await
+    .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    tracing::info!(from = applied, to = latest, "PostgreSQL schema migrated");
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The PostgreSQL inbox against a real server: the contract, and what only several instances
+//! on one database show.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::testdb::TestDb;
+use super::*;
+use crate::api::token::{AccessToken, CachedToken, TokenStore};
+use crate::config::{Secret, StoreConfig};
+use crate::store::contract;
+
+fn store_config(db: &TestDb) -> StoreConfig {
+    StoreConfig {
+        url: Some(Secret::new(db.url.clone())),
+        ..StoreConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meets_the_inbox_contract() {
+    let db = TestDb::create().await;
+    let inbox = PostgresInbox::connect(&store_config(&db)).await.unwrap();
+    contract::check(&inbox).await;
+}
+
+/// Instances starting together migrate once; a second start finds the schema up to date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_start_together() {
+    let db = TestDb::create().await;
+    let config = store_config(&db);
+    let (a, b, c) = tokio::join!(
+        PostgresInbox::connect(&config),
+        PostgresInbox::connect(&config),
+        PostgresInbox::connect(&config)
+    );
+    let (a, _b, _c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    a.ping().await.unwrap();
+    PostgresInbox::connect(&config).await.unwrap();
+}
+
+/// The same callback appended by two instances at the same moment is one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_at_two_instances_are_one_event() {
+    let db = TestDb::create().await;
+    let config = store_config(&db);
+    let a = Arc::new(PostgresInbox::connect(&config).await.unwrap());
+    let b = Arc::new(PostgresInbox::connect(&config).await.unwrap());
+    for round in 0..20 {
+        let text = format!("<r{round}/>");
+        let lane = (round % 2 == 0).then_some("L");
+        let mut tasks = Vec::new();
+        for inbox in [&a, &b, &a, &b] {
+            let (inbox, event) = (
+                inbox.clone(),
+                contract::event("app", &text, lane, &["h"], true),
+            );
+            tasks.push(tokio::spawn(async move { inbox.append(event).await }));
+        }
+        let mut new = Vec::new();
+        let mut ids = Vec::new();
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                Appended::New { id, .. } => {
+                    new.push(id);
+                    ids.push(id);
+                }
+                Appended::Duplicate(id) => ids.push(id),
+            }
+        }
+        assert_eq!(new.len(), 1, "round {round}: {ids:?}");
+        assert!(ids.iter().all(|id| *id == new[0]), "round {round}: {ids:?}");
+        assert_eq!(a.deliveries(new[0]).await.unwrap().len(), 1);
+    }
+}
+
+/// One append the database refuses (a NUL byte in text) fails alone; the rest of its batch
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_append_fails_alone() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..30 {
+        let text = if i == 7 {
+            "<bad>\0</bad>".to_owned()
+        } else {
+            format!("<ok{i}/>")
+        };
+        let (inbox, event) = (
+            inbox.clone(),
+            contract::event("app", &text, Some("L"), &["h"], false),
+        );
+        tasks.push(tokio::spawn(async move { (i, inbox.append(event).await) }));
+    }
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        assert_eq!(result.is_err(), i == 7, "append {i}: {result:?}");
+    }
+    let stored = inbox
+        .list(EventFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 29);
+}
+
+/// Another instance's announcement raises the work signal; an instance's own does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_wake_the_other_instances() {
+    let db = TestDb::create().await;
+    let config = store_config(&db);
+    let a = PostgresInbox::connect(&config).await.unwrap();
+    let b = PostgresInbox::connect(&config).await.unwrap();
+    let signal = a.work_signal().unwrap();
+    // The first raise says "listening (again): look at the store".
+    tokio::time::timeout(Duration::from_secs(10), signal.notified())
+        .await
+        .unwrap();
+    a.append(contract::event("app", "<own/>", None, &["h"], false))
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), signal.notified())
+            .await
+            .is_err(),
+        "an instance's own announcement does not wake it"
+    );
+    b.append(contract::event("app", "<other/>", None, &["h"], false))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), signal.notified())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_shared_and_replaced_only_when_stale() {
+    let db = TestDb::create().await;
+    let config = store_config(&db);
+    let a = PostgresInbox::connect(&config).await.unwrap().tokens();
+    let b = PostgresInbox::connect(&config).await.unwrap().tokens();
+    assert!(a.get("k").await.unwrap().is_none());
+    a.set(
+        "k",
+        CachedToken::new(AccessToken::new("T1"), Duration::from_secs(7200)),
+    )
+    .await
+    .unwrap();
+    let seen = b.get("k").await.unwrap().unwrap();
+    assert_eq!(seen.token.as_str(), "T1");
+    assert!(seen.is_fresh(Duration::from_secs(7000)));
+    assert!(!b.clear_if("k", &AccessToken::new("T0")).await.unwrap());
+    assert!(a.get("k").await.unwrap().is_some());
+    assert!(b.clear_if("k", &AccessToken::new("T1")).await.unwrap());
+    assert!(a.get("k").await.unwrap().is_none());
+
+    // The refresh lock: b waits while a holds it.
+    let held = a.lock("k").await.unwrap();
+    let b = Arc::new(b);
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.lock("k").await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the lock is held elsewhere");
+    let other_key = b.lock("other").await.unwrap();
+    drop(other_key);
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// An append waits for its lane's lock (held here as another instance's batch would hold it)
+/// and goes through once it is released: ids of one lane grow in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_wait_for_their_lane() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let (other, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    other.batch_execute("BEGIN").await.unwrap();
+    other
+        .execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&intake::lane_key("app", "L")],
+        )
+        .await
+        .unwrap();
+    let waiting = {
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            inbox
+                .append(contract::event("app", "<late/>", Some("L"), &["h"], true))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the lane is locked elsewhere");
+    other.batch_execute("COMMIT").await.unwrap();
+    let appended = waiting.await.unwrap().unwrap();
+    assert!(matches!(appended, Appended::New { .. }), "{appended:?}");
+}
+
+/// An unreachable database is an error, quickly, that names the server but not the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_errors_without_the_password() {
+    let config = StoreConfig {
+        url: Some(Secret::new(
+            "postgres://wecom:TOPSECRETPW@127.0.0.1:1/wecom".to_owned(),
+        )),
+        ..StoreConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let error = PostgresInbox::connect(&config).await.err().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let shown = error.to_string();
+    assert!(shown.contains("127.0.0.1:1/wecom"), "{shown}");
+    assert!(!shown.contains("TOPSECRETPW"), "{shown}");
+
+    let bad = StoreConfig {
+        url: Some(Secret::new("postgres://wecom:TOPSECRETPW@[::1".to_owned())),
+        ..StoreConfig::default()
+    };
+    let shown = PostgresInbox::connect(&bad)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(!shown.contains("TOPSECRETPW"), "{shown}");
+}
+
+/// Appends arriving together (one batch): of a lane's events only the first is leased, and a
+/// dedup key twice in the batch is one event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_leases_only_the_head_of_a_lane() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let text = if i % 4 == 3 {
+            "<same/>".to_owned()
+        } else {
+            format!("<e{i}/>")
+        };
+        let (inbox, event) = (
+            inbox.clone(),
+            contract::event("app", &text, Some("L"), &["h"], true),
+        );
+        tasks.push(tokio::spawn(async move { inbox.append(event).await }));
+    }
+    let mut new = Vec::new();
+    let mut leased = Vec::new();
+    let mut duplicates = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Appended::New { id, leased: l } => {
+                new.push(id);
+                leased.extend(l.into_iter().map(|d| d.event_id));
+            }
+            Appended::Duplicate(_) => duplicates += 1,
+        }
+    }
+    assert_eq!((new.len(), duplicates), (10, 2));
+    assert_eq!(
+        leased,
+        vec![*new.iter().min().unwrap()],
+        "only the lane's head"
+    );
+}
