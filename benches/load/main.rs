@@ -19,6 +19,9 @@
 //!   `valgrind --tool=callgrind` (the figure noise cannot move): the difference between runs of
 //!   1,100 and 100 sequential callbacks, divided by 1,000.
 //!
+//! - `prepare`: only write the sealed callbacks (`requests-N.txt`) into `LOAD_DIR`, to drive a
+//!   target by hand (e.g. under a profiler).
+//!
 //! `wrk` is a Debian package (`apt-get install wrk`); valgrind too. `LOAD_SECONDS` (default 4)
 //! sets the length of each throughput run.
 
@@ -82,14 +85,28 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let temp = tempfile::tempdir().expect("tempdir");
+        // LOAD_DIR keeps the sealed callbacks and stores (to profile a target by hand).
+        let kept = std::env::var("LOAD_DIR").ok().map(PathBuf::from);
+        let dir = kept.as_deref().unwrap_or(temp.path());
         for scenario in scenarios {
             match scenario {
-                "throughput" => throughput(dir.path()).await,
-                "steady" => steady_rate(dir.path(), false).await,
-                "flood" => steady_rate(dir.path(), true).await,
-                "welcome" => welcome(dir.path()).await,
-                "instructions" => instructions(dir.path()).await,
+                "throughput" => throughput(dir).await,
+                "steady" => steady_rate(dir, false).await,
+                "flood" => steady_rate(dir, true).await,
+                "welcome" => welcome(dir).await,
+                "instructions" => instructions(dir).await,
+                "prepare" => {
+                    let first: usize = std::env::var("LOAD_SERIES")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(30);
+                    for round in 0..ROUNDS {
+                        let path = dir.join(format!("requests-{round}.txt"));
+                        callbacks::write_file(&path, first + round, 150_000);
+                    }
+                    println!("sealed callbacks written to {}", dir.display());
+                }
                 other => println!("unknown scenario {other:?} (scenarios: {})", all.join(", ")),
             }
         }
