@@ -216,6 +216,16 @@ async fn throughput(dir: &Path) {
 }
 
 async fn steady_rate(dir: &Path, flood: bool) {
+    if !flood && let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
+        let target = targets::serve(Path::new(&baseline), dir, "baseline", SQLITE_FULL, "", "info").await;
+        let run = steady::send(&target.url(), Arc::new(callbacks::prepare(9, 5_000)), 1_000).await;
+        println!(
+            "steady: baseline (SQLite full) at 1000 callbacks/s for 5 s: ack p50 {:.2} ms, p99 {:.2} ms, errors {}",
+            ms(percentile(&run.latencies, 0.5)),
+            ms(percentile(&run.latencies, 0.99)),
+            run.errors
+        );
+    }
     let target = targets::serve(&binary(), dir, "serve", SQLITE_FULL, "", "info").await;
     let rate = 1_000;
     let quiet = Arc::new(callbacks::prepare(10, rate * 5));
