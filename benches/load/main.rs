@@ -217,7 +217,15 @@ async fn throughput(dir: &Path) {
 
 async fn steady_rate(dir: &Path, flood: bool) {
     if !flood && let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
-        let target = targets::serve(Path::new(&baseline), dir, "baseline", SQLITE_FULL, "", "info").await;
+        let target = targets::serve(
+            Path::new(&baseline),
+            dir,
+            "baseline",
+            SQLITE_FULL,
+            "",
+            "info",
+        )
+        .await;
         let run = steady::send(&target.url(), Arc::new(callbacks::prepare(9, 5_000)), 1_000).await;
         println!(
             "steady: baseline (SQLite full) at 1000 callbacks/s for 5 s: ack p50 {:.2} ms, p99 {:.2} ms, errors {}",
