@@ -18,7 +18,7 @@ mod target;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::redirect::Policy;
@@ -414,8 +414,5 @@ fn internal(what: &str) -> Failure {
 
 /// The current Unix time in seconds, as WeCom signs with.
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    u64::try_from(crate::clock::now_secs()).unwrap_or_default()
 }

@@ -3,7 +3,6 @@
 //! guard goes, even when the test fails. Leftovers of runs that were killed (named
 //! `wecom_test_<unix seconds>_…`) are dropped once they are an hour old.
 
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_postgres::NoTls;
 
@@ -31,10 +30,7 @@ fn with_dbname(url: &str, name: &str) -> String {
 }
 
 fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    u64::try_from(crate::clock::now_secs()).unwrap_or(0)
 }
 
 async fn admin() -> tokio_postgres::Client {
