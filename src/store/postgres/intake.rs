@@ -151,10 +151,12 @@ pub(super) fn lane_key(app: &str, lane: &str) -> i64 {
     i64::from_be_bytes(hash_key(&["lane", app, lane]))
 }
 
-/// Every lane lock the batch needs, sorted, each once.
+/// Every lane lock the batch needs, sorted, each once. An event without deliveries needs none:
+/// lane order is the order of deliveries.
 fn lane_keys(events: &[&NewEvent]) -> Vec<i64> {
     let mut keys: Vec<i64> = events
         .iter()
+        .filter(|e| !e.deliveries.is_empty())
         .filter_map(|e| e.lane.as_deref().map(|lane| lane_key(&e.app, lane)))
         .collect();
     keys.sort_unstable();

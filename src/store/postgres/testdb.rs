@@ -3,7 +3,6 @@
 //! guard goes, even when the test fails. Leftovers of runs that were killed (named
 //! `wecom_test_<unix seconds>_…`) are dropped once they are an hour old.
 
-
 use tokio_postgres::NoTls;
 
 /// The server the tests use, and the database to connect to for creating others.
