@@ -4,22 +4,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .expect("spawn wecom-callback")
-}
 
 #[tokio::test]
 async fn sigkill_loses_nothing_and_duplicates_nothing() {
@@ -32,38 +22,22 @@ async fn sigkill_loses_nothing_and_duplicates_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let config_path = dir.path().join("config.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-[store]
-path = "{db}"
-[dispatch]
-backoff_base = "200ms"
-backoff_max = "1s"
-max_attempts = 1000
-[[apps]]
-name = "contacts"
-path = "/callback/contacts"
-corp_id = "{CORP_ID}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-[[apps.forward]]
-url = "{sink}/events"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-"#,
-            db = dir.path().join("inbox.db").display(),
-            sink = sink.uri(),
+    let config_path = binary_config(
+        dir.path(),
+        port,
+        &format!(
+            "[store]\npath = \"{}\"\n[dispatch]\nbackoff_base = \"200ms\"\nbackoff_max = \"1s\"\nmax_attempts = 1000",
+            dir.path().join("inbox.db").display()
         ),
-    )
-    .unwrap();
+        &format!(
+            "[[apps.forward]]\nurl = \"{}/events\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+            sink.uri()
+        ),
+    );
     let base = format!("http://127.0.0.1:{port}");
 
     let first_log = dir.path().join("first.log");
-    let mut first = spawn(&config_path, &first_log);
+    let mut first = spawn_binary(&config_path, &first_log);
     wait_healthy(&base).await;
     let client = reqwest::Client::new();
     let template = fixture("change_external_contact__add_external_contact.xml");
@@ -85,7 +59,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         .mount(&sink)
         .await;
     let second_log = dir.path().join("second.log");
-    let mut second = spawn(&config_path, &second_log);
+    let mut second = spawn_binary(&config_path, &second_log);
     wait_healthy(&base).await;
     for _ in 0..500 {
         if sink.received_requests().await.unwrap_or_default().len() >= total {

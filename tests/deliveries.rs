@@ -538,39 +538,18 @@ async fn memory_stays_flat_behind_a_dead_forward_target() {
         }
     }
     let port = free_port();
-    let config_path = dir.path().join("config.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-[store]
-path = "{db}"
-[log]
-level = "error"
-[[apps]]
-name = "contacts"
-path = "/callback/contacts"
-corp_id = "{CORP_ID}"
-token = "{TOKEN}"
-encoding_aes_key = "{AES_KEY}"
-[[apps.forward]]
-url = "http://{hole}/events"
-timeout = "1s"
-concurrency = 64
-"#,
-            db = db.display()
+    let config_path = binary_config(
+        dir.path(),
+        port,
+        &format!(
+            "[store]\npath = \"{}\"\n[log]\nlevel = \"error\"",
+            db.display()
         ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
-        .args(["serve", "--config"])
-        .arg(&config_path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        &format!(
+            "[[apps.forward]]\nurl = \"http://{hole}/events\"\ntimeout = \"1s\"\nconcurrency = 64"
+        ),
+    );
+    let mut child = spawn_binary(&config_path, &dir.path().join("serve.log"));
     let base = format!("http://127.0.0.1:{port}");
     wait_healthy(&base).await;
     // Several rounds of timeouts and retries over the whole backlog's lane heads.

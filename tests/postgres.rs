@@ -10,7 +10,6 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -388,16 +387,6 @@ async fn a_customer_keeps_arrival_order_across_instances() {
     }
     a.stop().await;
     b.stop().await;
-}
-
-fn spawn_binary(config: &std::path::Path, log: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .expect("spawn wecom-callback")
 }
 
 /// The real binary is SIGKILLed while its handlers run (the forward target hangs at first):

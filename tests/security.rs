@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -387,33 +387,6 @@ async fn answer_of(r: reqwest::Response) -> (u16, String, String) {
 // ---------------------------------------------------------------------------------------------
 // The real binary
 
-fn spawn(config: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .expect("spawn wecom-callback")
-}
-
-/// SIGTERM, then wait up to 10 s for a clean exit.
-async fn stop(mut child: Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    for _ in 0..500 {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    child.kill().ok();
-    panic!("no exit within 10 s of SIGTERM");
-}
-
 /// Run the binary's `events --config F …`; its stdout.
 fn events_cli(config: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
@@ -467,11 +440,11 @@ where
     )
     .unwrap();
     let log = dir.path().join("serve.log");
-    let child = spawn(&config_path, &log);
+    let child = spawn_binary(&config_path, &log);
     let base = format!("http://127.0.0.1:{port}");
     wait_healthy(&base).await;
     f(base).await;
-    stop(child).await;
+    stop_binary(child).await;
     std::fs::read_to_string(&log).unwrap()
 }
 
@@ -1247,7 +1220,7 @@ secret = "{WHSEC}"
     )
     .unwrap();
     let log_path = dir.path().join("serve.log");
-    let child = spawn(&config_path, &log_path);
+    let child = spawn_binary(&config_path, &log_path);
     let base = format!("http://127.0.0.1:{port}");
     wait_healthy(&base).await;
     let client = reqwest::Client::new();
@@ -1394,7 +1367,7 @@ secret = "{WHSEC}"
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(pending.trim().is_empty(), "still pending:\n{pending}");
-    stop(child).await;
+    stop_binary(child).await;
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     for reason in [

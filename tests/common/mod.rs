@@ -308,3 +308,53 @@ mod faulty {
         }
     }
 }
+
+/// The `[[apps]]` section of the `contacts` app (official sample keys), then `extra`.
+pub fn app_section(extra: &str) -> String {
+    format!(
+        "[[apps]]\nname = \"contacts\"\npath = \"/callback/contacts\"\ncorp_id = \"{CORP_ID}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\n{extra}\n"
+    )
+}
+
+/// Write a config file for the real binary listening on `port`: `top` (sections before the
+/// app) and the app with `app_extra`. Returns its path.
+pub fn binary_config(dir: &Path, port: u16, top: &str, app_extra: &str) -> PathBuf {
+    let path = dir.join(format!("config-{port}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{top}\n{}",
+            app_section(app_extra)
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+/// Start the real binary's `serve` with `config`, its log going to `log`.
+pub fn spawn_binary(config: &Path, log: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_wecom-callback"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("spawn wecom-callback")
+}
+
+/// SIGTERM, then wait up to 10 s for a clean (exit 0) stop.
+pub async fn stop_binary(mut child: std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    for _ in 0..500 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().ok();
+    panic!("no exit within 10 s of SIGTERM");
+}
