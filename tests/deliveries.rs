@@ -396,45 +396,8 @@ async fn order_per_customer_holds_across_a_restart_with_backoff() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("inbox.db");
     let total = 5000;
-    {
-        let inbox = Arc::new(
-            SqliteInbox::open_with(
-                &db,
-                &wecom_callback::store::SqliteOptions {
-                    full_sync: false,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-        );
-        let mut appends = Vec::new();
-        for i in 0..total {
-            let inbox = inbox.clone();
-            let xml = customer_event(&format!("wmRestart{:02}", i % 50), "C", i);
-            appends.push(async move {
-                let event = Event::parse(&xml).unwrap();
-                inbox
-                    .append(wecom_callback::store::NewEvent {
-                        app: "contacts".into(),
-                        dedup_key: wecom_callback::store::dedup_key("contacts", &xml),
-                        kind: event.kind(),
-                        lane: event.order_key(),
-                        plaintext: xml,
-                        received_at: 1_700_000_000_000 + i as i64,
-                        deliveries: vec![wecom_callback::store::NewDelivery {
-                            handler: "recorder".into(),
-                            lease: false,
-                        }],
-                        lease_until: 0,
-                    })
-                    .await
-                    .unwrap();
-            });
-        }
-        for append in appends {
-            append.await;
-        }
-    }
+    let xmls = (0..total).map(|i| customer_event(&format!("wmRestart{:02}", i % 50), "C", i));
+    store_unleased(&db, xmls, "recorder").await;
     {
         // Every fifth delivery failed once and waits for its retry.
         let conn = rusqlite::Connection::open(&db).unwrap();
@@ -479,6 +442,44 @@ async fn order_per_customer_holds_across_a_restart_with_backoff() {
     running.stop().await;
 }
 
+/// Store events (plaintexts `xmls`, in this order) of app `contacts` in the SQLite store at
+/// `db`, each with a pending, unleased delivery to `handler`: work left for the next start.
+async fn store_unleased(db: &std::path::Path, xmls: impl Iterator<Item = String>, handler: &str) {
+    let inbox = Arc::new(
+        SqliteInbox::open_with(
+            db,
+            &wecom_callback::store::SqliteOptions {
+                full_sync: false,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    );
+    let events: Vec<String> = xmls.collect();
+    // In chunks appended concurrently (one group commit each); a chunk is in arrival order.
+    for chunk in events.chunks(2000) {
+        let appends = chunk.iter().map(|xml| {
+            let inbox = inbox.clone();
+            let event = Event::parse(xml).unwrap();
+            let new = wecom_callback::store::NewEvent {
+                app: "contacts".into(),
+                dedup_key: wecom_callback::store::dedup_key("contacts", xml),
+                kind: event.kind(),
+                lane: event.order_key(),
+                plaintext: xml.clone(),
+                received_at: wecom_callback_now_secs() * 1000,
+                deliveries: vec![wecom_callback::store::NewDelivery {
+                    handler: handler.into(),
+                    lease: false,
+                }],
+                lease_until: 0,
+            };
+            async move { inbox.append(new).await.unwrap() }
+        });
+        futures::future::join_all(appends).await;
+    }
+}
+
 /// Peak resident memory of a process, from /proc.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -499,44 +500,14 @@ async fn memory_stays_flat_behind_a_dead_forward_target() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("inbox.db");
     let total = 100_000;
-    {
-        let inbox = Arc::new(
-            SqliteInbox::open_with(
-                &db,
-                &wecom_callback::store::SqliteOptions {
-                    full_sync: false,
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-        );
-        let template = fixture("change_external_contact__add_external_contact.xml");
-        for chunk in (0..total).collect::<Vec<_>>().chunks(2000) {
-            let appends = chunk.iter().map(|i| {
-                let inbox = inbox.clone();
-                let xml = template.replace("<CreateTime>", &format!("<Seq>{i}</Seq><CreateTime>"));
-                async move {
-                    inbox
-                        .append(wecom_callback::store::NewEvent {
-                            app: "contacts".into(),
-                            dedup_key: wecom_callback::store::dedup_key("contacts", &xml),
-                            kind: "change_external_contact/add_external_contact".into(),
-                            lane: Some(format!("external_user_id:wm{}", i % 5000)),
-                            plaintext: xml,
-                            received_at: wecom_callback_now_secs() * 1000,
-                            deliveries: vec![wecom_callback::store::NewDelivery {
-                                handler: "forward".into(),
-                                lease: false,
-                            }],
-                            lease_until: 0,
-                        })
-                        .await
-                        .unwrap();
-                }
-            });
-            futures::future::join_all(appends).await;
-        }
-    }
+    let template = fixture("change_external_contact__add_external_contact.xml");
+    let xmls = (0..total).map(|i| {
+        template.replace(
+            "<ExternalUserID><![CDATA[",
+            &format!("<Seq>{i}</Seq><ExternalUserID><![CDATA[wm{}-", i % 5000),
+        )
+    });
+    store_unleased(&db, xmls, "forward").await;
     let port = free_port();
     let config_path = binary_config(
         dir.path(),
