@@ -94,7 +94,12 @@ impl Service {
         names.sort_by_key(|(name, _)| name.as_str());
         for (name, app) in names {
             let plugins: Vec<&str> = app.handlers.iter().map(|h| h.handler.name()).collect();
-            tracing::info!(app = %name, plugins = %plugins.join(", "), "handlers");
+            let plugins = if plugins.is_empty() {
+                "none".to_owned()
+            } else {
+                plugins.join(", ")
+            };
+            tracing::info!(app = %name, %plugins, "handlers");
         }
         let api_clients: Vec<_> = apps
             .iter()
