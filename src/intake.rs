@@ -61,7 +61,7 @@ impl Intake {
         let received_at = now_ms();
         let new = NewEvent {
             app: app.clone(),
-            dedup_key: dedup_key(app, &plaintext),
+            dedup_key: dedup_key(app, &plaintext, event.create_time()),
             kind: event.kind(),
             lane: event.order_key(),
             plaintext,

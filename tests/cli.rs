@@ -221,7 +221,7 @@ async fn events_list_show_and_retry() {
         let Appended::New { id, leased } = inbox
             .append(NewEvent {
                 app: "contacts".into(),
-                dedup_key: dedup_key("contacts", &xml),
+                dedup_key: dedup_key("contacts", &xml, None),
                 kind: "change_external_contact/add_external_contact".into(),
                 lane: None,
                 plaintext: xml.clone(),

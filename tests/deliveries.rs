@@ -463,7 +463,7 @@ async fn store_unleased(db: &std::path::Path, xmls: impl Iterator<Item = String>
             let event = Event::parse(xml).unwrap();
             let new = wecom_callback::store::NewEvent {
                 app: "contacts".into(),
-                dedup_key: wecom_callback::store::dedup_key("contacts", xml),
+                dedup_key: wecom_callback::store::dedup_key("contacts", xml, event.create_time()),
                 kind: event.kind(),
                 lane: event.order_key(),
                 plaintext: xml.clone(),

@@ -15,7 +15,7 @@ pub(crate) fn event(
 ) -> NewEvent {
     NewEvent {
         app: Arc::from(app),
-        dedup_key: dedup_key(app, text),
+        dedup_key: dedup_key(app, text, None),
         kind: "k".into(),
         lane: lane.map(str::to_owned),
         plaintext: text.into(),
