@@ -272,6 +272,21 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
         "nothing stored"
     );
 
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for reason in ["too_large", "bad_signature", "bad_xml", "bad_ciphertext"] {
+        assert!(
+            metrics.contains(&format!("outcome=\"{reason}\"")),
+            "{reason} counted: {metrics}"
+        );
+    }
+
     let (status, _) = post(&client, &base, &good).await;
     assert_eq!(status, 200);
     eventually(|| recorder.seen().len() == 1).await;

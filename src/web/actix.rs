@@ -57,11 +57,17 @@ async fn verify(
 
 async fn receive(
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
     app: web::Data<AppRoute>,
     shared: web::Data<Web>,
 ) -> HttpResponse {
-    shared.receive(&app, req.query_string(), &body).await.into()
+    match body {
+        Ok(body) => shared.receive(&app, req.query_string(), &body).await.into(),
+        Err(e) => {
+            let status = e.as_response_error().status_code().as_u16();
+            shared.refuse_body(&app, status).into()
+        }
+    }
 }
 
 async fn healthz(shared: web::Data<Web>) -> HttpResponse {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, RawQuery};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,11 +37,18 @@ pub(crate) fn callbacks(shared: Arc<Web>) -> Router {
             get(move |RawQuery(query): RawQuery| async move {
                 get_shared.verify(&get_app, query.as_deref().unwrap_or_default())
             })
-            .post(move |RawQuery(query): RawQuery, body: Bytes| async move {
-                post_shared
-                    .receive(&post_app, query.as_deref().unwrap_or_default(), &body)
-                    .await
-            }),
+            .post(
+                move |RawQuery(query): RawQuery, body: Result<Bytes, BytesRejection>| async move {
+                    match body {
+                        Ok(body) => {
+                            post_shared
+                                .receive(&post_app, query.as_deref().unwrap_or_default(), &body)
+                                .await
+                        }
+                        Err(e) => post_shared.refuse_body(&post_app, e.status().as_u16()),
+                    }
+                },
+            ),
         );
     }
     router

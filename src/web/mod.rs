@@ -217,6 +217,23 @@ impl Web {
         }
     }
 
+    /// A POST body the framework could not read: over `max_body_bytes` (`status` 413) or
+    /// broken off (400). Logged and counted like every refusal.
+    pub(crate) fn refuse_body(&self, app: &AppRoute, status: u16) -> Answer {
+        let (label, reason) = if status == 413 {
+            (
+                "too_large",
+                format!("body over {} bytes", self.max_body_bytes),
+            )
+        } else {
+            ("bad_body", "the body could not be read".to_owned())
+        };
+        self.tally.refused.fetch_add(1, Ordering::Relaxed);
+        self.metrics.callback(&app.name, "-", label);
+        tracing::warn!(app = %app.name, method = "POST", reason = label, error = %reason, "callback refused");
+        Answer::refuse(status, reason)
+    }
+
     fn refuse_callback(&self, app: &AppRoute, method: &str, error: &CallbackError) -> Answer {
         self.tally.refused.fetch_add(1, Ordering::Relaxed);
         self.metrics.callback(&app.name, "-", error.label());
