@@ -160,7 +160,9 @@ impl Inbox for PostgresInbox {
     }
 
     async fn recover(&self) -> Result<u64, StoreError> {
-        // Leases are shared: those of an instance that died expire, and anyone takes them.
+        // Leases are shared: those of an instance that died expire, and anyone takes them. A
+        // delivery left waiting with nothing before it in its lane is made due.
+        leases::unwait(&self.db).await?;
         Ok(0)
     }
 

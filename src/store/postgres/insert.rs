@@ -38,19 +38,25 @@ FROM events e JOIN unnest($1::text[], $2::bytea[]) AS k (app, dedup_key)
 /// The deliveries, in batch order. One is leased to this instance when it is wanted (asked
 /// for, and first of its lane in the batch) and no earlier delivery of its lane is pending.
 /// The lane check asks for the lane's first pending delivery by event id, which only the lane
-/// index answers without a sort, so that even a plan made on an empty table uses it.
+/// index answers without a sort, so that even a plan made on an empty table uses it. A delivery
+/// behind an unfinished one of its lane waits (`next_at` = `LANE_WAIT`) until settling that one
+/// makes it due, so leasing looks only at the heads of lanes. (Two events of one lane in the
+/// same batch do not see each other here: both are due, and the lease's lane check orders
+/// them.)
 const INSERT_DELIVERIES: &str = "
 INSERT INTO deliveries
     (event_id, app, handler, lane, next_at, created_at, lease_owner, lease_until)
-SELECT d.event_id, d.app, d.handler, d.lane, d.received_at, d.received_at,
-       CASE WHEN d.take THEN $8::text END, CASE WHEN d.take THEN d.lease_until END
+SELECT d.event_id, d.app, d.handler, d.lane,
+       CASE WHEN d.free THEN d.received_at ELSE 9223372036854775807 END, d.received_at,
+       CASE WHEN d.want AND d.free THEN $8::text END,
+       CASE WHEN d.want AND d.free THEN d.lease_until END
 FROM (
-    SELECT x.event_id, x.app, x.handler, x.lane, x.received_at, x.lease_until, x.ord,
-           x.want AND (x.lane IS NULL OR (
+    SELECT x.event_id, x.app, x.handler, x.lane, x.received_at, x.lease_until, x.ord, x.want,
+           (x.lane IS NULL OR (
                SELECT p.event_id FROM deliveries p
                WHERE p.status = 'pending' AND p.app = x.app AND p.handler = x.handler
                  AND p.lane = x.lane
-               ORDER BY p.event_id LIMIT 1) IS NULL) AS take
+               ORDER BY p.event_id LIMIT 1) IS NULL) AS free
     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bool[],
                 $7::bigint[])
          WITH ORDINALITY AS x (event_id, app, handler, lane, received_at, want, lease_until, ord)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{Db, announce, db_error};
-use crate::store::{Delivery, LeaseBatch, Leased, Outcome, Settled, StoreError};
+use crate::store::{Delivery, LANE_WAIT, LeaseBatch, Leased, Outcome, Settled, StoreError};
 
 /// A stored attempt count (never negative) as the trait's `u32`.
 pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, StoreError> {
@@ -38,7 +38,8 @@ SELECT t.id, t.event_id, t.handler, t.attempts, e.received_at, e.plaintext
 FROM taken t JOIN events e ON e.id = t.event_id
 ORDER BY t.event_id";
 
-/// Settle an attempt; says whether a later delivery of its lane is pending.
+/// Settle an attempt; says whether a later delivery of its lane is pending, and makes the first
+/// of them due when it was waiting for this one.
 const SETTLE: &str = "
 WITH settled AS (
     UPDATE deliveries
@@ -46,11 +47,17 @@ WITH settled AS (
         lease_owner = NULL, lease_until = NULL
     WHERE id = $1 AND lease_owner = $2
     RETURNING app, handler, lane, event_id, status
+), next AS (
+    SELECT p.id, p.next_at FROM deliveries p, settled s
+    WHERE s.status <> 'pending' AND s.lane IS NOT NULL
+      AND p.status = 'pending' AND p.app = s.app AND p.handler = s.handler
+      AND p.lane = s.lane AND p.event_id > s.event_id
+    ORDER BY p.event_id LIMIT 1
+), due AS (
+    UPDATE deliveries d SET next_at = $7
+    FROM next n WHERE d.id = n.id AND n.next_at = 9223372036854775807
 )
-SELECT s.status <> 'pending' AND s.lane IS NOT NULL AND EXISTS (
-    SELECT 1 FROM deliveries p
-    WHERE p.status = 'pending' AND p.app = s.app AND p.handler = s.handler
-      AND p.lane = s.lane AND p.event_id > s.event_id)
+SELECT EXISTS (SELECT 1 FROM next)
 FROM settled s";
 
 /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to `owner` until `until`
@@ -88,8 +95,9 @@ pub(super) async fn lease(
         let next_due: Option<i64> = conn
             .query_one(
                 "SELECT min(next_at) FROM deliveries
-                     WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3",
-                &[&app, &handler, &now],
+                     WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3
+                       AND next_at < $4",
+                &[&app, &handler, &now, &LANE_WAIT],
             )
             .await
             .map_err(db_error)?
@@ -168,7 +176,15 @@ pub(super) async fn settle(
         let row = conn
             .query_opt(
                 &settle,
-                &[&id, &&*owner, &status, &attempts, &next_at, &error],
+                &[
+                    &id,
+                    &&*owner,
+                    &status,
+                    &attempts,
+                    &next_at,
+                    &error,
+                    &crate::clock::now_ms(),
+                ],
             )
             .await
             .map_err(db_error)?;
@@ -187,6 +203,27 @@ pub(super) async fn settle(
             recorded: true,
             lane_has_more,
         })
+    })
+    .await
+}
+
+/// Make due every waiting delivery that has nothing unfinished before it in its lane (a safety
+/// net run at start: settling normally does this).
+pub(super) async fn unwait(db: &Db) -> Result<(), StoreError> {
+    db.run("unwait", move |db| async move {
+        let conn = db.conn().await?;
+        conn.execute(
+            "UPDATE deliveries d SET next_at = $1
+             WHERE d.status = 'pending' AND d.next_at = $2
+               AND NOT EXISTS (SELECT 1 FROM deliveries p
+                               WHERE p.status = 'pending' AND p.app = d.app
+                                 AND p.handler = d.handler AND p.lane = d.lane
+                                 AND p.event_id < d.event_id)",
+            &[&crate::clock::now_ms(), &LANE_WAIT],
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(())
     })
     .await
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::leases::attempts;
 use super::{Db, announce, db_error};
 use crate::store::{
-    DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, RetryFilter, Stats, Status,
-    StoreError, StoredEvent,
+    DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, LANE_WAIT, RetryFilter, Stats,
+    Status, StoreError, StoredEvent,
 };
 
 /// The SQL for an event's derived status, over alias `e`.
@@ -75,7 +75,8 @@ pub(super) async fn deliveries(db: &Db, event_id: i64) -> Result<Vec<DeliveryRec
                     status,
                     attempts: attempts(r, 3)?,
                     next_attempt_at: if pending {
-                        Some(r.try_get(4).map_err(db_error)?)
+                        Some(r.try_get::<_, i64>(4).map_err(db_error)?)
+                            .filter(|at| *at != LANE_WAIT)
                     } else {
                         None
                     },
