@@ -2,8 +2,8 @@
 //! single-flight refresh that makes many waiting calls share one `gettoken`.
 //!
 //! Tokens are per secret (per app), not per corp, so the cache key is built from the corp id and
-//! a digest of the secret ([`cache_key`]) — never the secret itself, since a shared store such as
-//! Redis shows its keys to anyone who can list them. Fetching the token over HTTP is the client's
+//! a digest of the secret ([`cache_key`]) — never the secret itself, since a shared store (the
+//! PostgreSQL one) shows its keys to anyone who can read the table. Fetching the token over HTTP is the client's
 //! job; this module only decides *when* to fetch and makes sure it happens once.
 //!
 //! "Once" holds across processes when the store is shared (the PostgreSQL inbox's): a refresh

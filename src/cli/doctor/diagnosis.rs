@@ -536,7 +536,7 @@ mod tests {
                 .contains("Bad Gateway")
         );
         assert!(
-            fail(answer(503, "text/plain", "inbox unavailable"))
+            fail(answer(503, "text/plain", "store unavailable, retry later"))
                 .cause
                 .contains("store")
         );
