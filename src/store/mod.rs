@@ -399,6 +399,40 @@ pub fn dedup_key(app: &str, plaintext: &str, create_time: Option<i64>) -> [u8; 3
     key
 }
 
+/// One row of a backend's per-handler count: app, handler, pending deliveries, the creation
+/// time of the oldest pending one (Unix ms), dead deliveries.
+pub(crate) type GaugeRow = (String, String, i64, Option<i64>, i64);
+
+/// Fold per-handler count rows (a handler may come in several, e.g. one for pending and one
+/// for dead deliveries) into one [`HandlerGauges`] per (app, handler), ages as of `now`.
+pub(crate) fn gauges(rows: impl IntoIterator<Item = GaugeRow>, now: i64) -> Vec<HandlerGauges> {
+    let mut handlers: Vec<HandlerGauges> = Vec::new();
+    for (app, handler, pending, oldest, dead) in rows {
+        let at = match handlers
+            .iter()
+            .position(|h| h.app == app && h.handler == handler)
+        {
+            Some(i) => i,
+            None => {
+                handlers.push(HandlerGauges {
+                    app,
+                    handler,
+                    ..Default::default()
+                });
+                handlers.len() - 1
+            }
+        };
+        let g = &mut handlers[at];
+        g.pending += u64::try_from(pending).unwrap_or(0);
+        g.dead += u64::try_from(dead).unwrap_or(0);
+        if let Some(oldest) = oldest {
+            g.oldest_pending_seconds =
+                u64::try_from(now.saturating_sub(oldest) / 1000).unwrap_or(0);
+        }
+    }
+    handlers
+}
+
 /// A random id for this process's leases.
 pub(crate) fn lease_owner() -> String {
     format!("{}-{:016x}", std::process::id(), rand::random::<u64>())

@@ -28,9 +28,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
-    LANE_WAIT, LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status,
-    StoreError, StoredEvent,
+    Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, Inbox, LANE_WAIT, LeaseBatch,
+    Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError, StoredEvent,
 };
 
 /// The most operations committed in one transaction.
@@ -871,31 +870,7 @@ impl Inbox for SqliteInbox {
                     r.get::<_, i64>(4)?,
                 ))
             })?;
-            let mut handlers: Vec<HandlerGauges> = Vec::new();
-            for row in rows {
-                let (app, handler, pending, oldest, dead) = row?;
-                let at = match handlers
-                    .iter()
-                    .position(|h| h.app == app && h.handler == handler)
-                {
-                    Some(i) => i,
-                    None => {
-                        handlers.push(HandlerGauges {
-                            app,
-                            handler,
-                            ..Default::default()
-                        });
-                        handlers.len() - 1
-                    }
-                };
-                let gauges = &mut handlers[at];
-                gauges.pending += pending as u64;
-                gauges.dead += dead as u64;
-                if let Some(oldest) = oldest {
-                    gauges.oldest_pending_seconds =
-                        (now.saturating_sub(oldest) / 1000).max(0) as u64;
-                }
-            }
+            let handlers = super::gauges(rows.collect::<Result<Vec<_>, _>>()?, now);
             let events_pending: i64 = conn
                 .prepare_cached(
                     "SELECT count(DISTINCT event_id) FROM deliveries WHERE status = 'pending'",

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use super::leases::attempts;
 use super::{Db, announce, db_error};
 use crate::store::{
-    DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, LANE_WAIT, RetryFilter, Stats,
-    Status, StoreError, StoredEvent,
+    DeliveryRecord, DeliveryStatus, EventFilter, GaugeRow, LANE_WAIT, RetryFilter, Stats, Status,
+    StoreError, StoredEvent,
 };
 
 /// The SQL for an event's derived status, over alias `e`.
@@ -254,35 +254,19 @@ pub(super) async fn stats(db: &Db, now: i64) -> Result<Stats, StoreError> {
             )
             .await
             .map_err(db_error)?;
-        let mut handlers: Vec<HandlerGauges> = Vec::new();
-        for row in &rows {
-            let app: String = row.try_get(0).map_err(db_error)?;
-            let handler: String = row.try_get(1).map_err(db_error)?;
-            let pending: i64 = row.try_get(2).map_err(db_error)?;
-            let oldest: Option<i64> = row.try_get(3).map_err(db_error)?;
-            let dead: i64 = row.try_get(4).map_err(db_error)?;
-            let at = match handlers
-                .iter()
-                .position(|h| h.app == app && h.handler == handler)
-            {
-                Some(i) => i,
-                None => {
-                    handlers.push(HandlerGauges {
-                        app,
-                        handler,
-                        ..Default::default()
-                    });
-                    handlers.len() - 1
-                }
-            };
-            let gauges = &mut handlers[at];
-            gauges.pending += u64::try_from(pending).unwrap_or(0);
-            gauges.dead += u64::try_from(dead).unwrap_or(0);
-            if let Some(oldest) = oldest {
-                gauges.oldest_pending_seconds =
-                    u64::try_from(now.saturating_sub(oldest) / 1000).unwrap_or(0);
-            }
-        }
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0).map_err(db_error)?,
+                    row.try_get(1).map_err(db_error)?,
+                    row.try_get(2).map_err(db_error)?,
+                    row.try_get(3).map_err(db_error)?,
+                    row.try_get(4).map_err(db_error)?,
+                ))
+            })
+            .collect::<Result<Vec<GaugeRow>, StoreError>>()?;
+        let handlers = crate::store::gauges(rows, now);
         let events_pending: i64 = conn
             .query_one(
                 "SELECT count(DISTINCT event_id) FROM deliveries WHERE status = 'pending'",
