@@ -61,12 +61,7 @@ async fn sigkill_loses_nothing_and_duplicates_nothing() {
     let second_log = dir.path().join("second.log");
     let mut second = spawn_binary(&config_path, &second_log);
     wait_healthy(&base).await;
-    for _ in 0..500 {
-        if sink.received_requests().await.unwrap_or_default().len() >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until!(sink.received_requests().await.unwrap_or_default().len() >= total);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let delivered = sink.received_requests().await.unwrap_or_default();
     // SIGTERM: a graceful stop that exits 0.

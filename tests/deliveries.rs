@@ -65,12 +65,7 @@ async fn a_panicking_handler_is_a_recorded_failure_and_the_lane_moves_on() {
     }
     eventually(|| panicky.seen.lock().unwrap().len() == 1 && other.seen().len() == 2).await;
     let first = other.seen()[0].0;
-    for _ in 0..500 {
-        if inbox.get(first).await.unwrap().unwrap().status == Status::Failed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(inbox.get(first).await.unwrap().unwrap().status == Status::Failed);
     let deliveries = inbox.deliveries(first).await.unwrap();
     let dead = deliveries.iter().find(|d| d.handler == "panicky").unwrap();
     assert_eq!(dead.status, DeliveryStatus::Dead);
@@ -112,12 +107,7 @@ async fn a_hanging_handler_times_out() {
     assert_eq!(post(&reqwest::Client::new(), &base, &sealed).await.0, 200);
     eventually(|| other.seen().len() == 1).await;
     let id = other.seen()[0].0;
-    for _ in 0..500 {
-        if inbox.get(id).await.unwrap().unwrap().status == Status::Failed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(inbox.get(id).await.unwrap().unwrap().status == Status::Failed);
     let deliveries = inbox.deliveries(id).await.unwrap();
     let hung = deliveries.iter().find(|d| d.handler == "hangs").unwrap();
     assert_eq!(hung.status, DeliveryStatus::Dead);
@@ -188,12 +178,7 @@ async fn welcome_never_waits_behind_a_dead_forward_target() {
         assert_eq!(send.await.unwrap(), 200);
     }
     let greeted = || async { api.calls_to("send_welcome_msg").len() };
-    for _ in 0..1000 {
-        if greeted().await >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until!(greeted().await >= total, 30);
     assert_eq!(greeted().await, total, "every new customer greeted");
     running.stop().await;
 }
@@ -344,12 +329,7 @@ async fn a_full_disk_is_503_and_no_success_runs_twice() {
     gated.open.store(true, Ordering::SeqCst);
     eventually(|| gated.runs.lock().unwrap().len() == 16).await;
     // Their outcomes cannot be recorded yet.
-    for _ in 0..500 {
-        if inbox.refused_settles.load(Ordering::SeqCst) > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(inbox.refused_settles.load(Ordering::SeqCst) > 0);
     assert!(inbox.refused_settles.load(Ordering::SeqCst) > 0);
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status(), 503);
@@ -423,12 +403,7 @@ async fn order_per_customer_holds_across_a_restart_with_backoff() {
     .start()
     .await
     .unwrap();
-    for _ in 0..3000 {
-        if recorder.seen().len() >= total {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(recorder.seen().len() >= total, 30);
     let seen = recorder.seen();
     assert_eq!(seen.len(), total);
     let mut last: HashMap<String, i64> = HashMap::new();

@@ -65,12 +65,9 @@ async fn welcome_sends_once_with_the_configured_text_and_tags_by_state() {
     let spring = new_customer("wmSpring", "CODE-SPRING", "spring_sale", now());
     assert_eq!(post(&client, &base, &seal(&spring, "s")).await.0, 200);
 
-    for _ in 0..500 {
-        if api.calls_to("send_welcome_msg").len() >= 2 && !api.calls_to("mark_tag").is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(
+        api.calls_to("send_welcome_msg").len() >= 2 && !api.calls_to("mark_tag").is_empty()
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut sent = api.calls_to("send_welcome_msg");
     sent.sort_by_key(|v| v["welcome_code"].as_str().unwrap_or_default().to_owned());
@@ -124,12 +121,7 @@ async fn refused_welcome_codes_become_dead_letters_and_old_create_times_are_sent
             .await
             .unwrap()
     };
-    for _ in 0..500 {
-        if failed_events().await.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(failed_events().await.len() == 2);
     let failed = failed_events().await;
     assert_eq!(failed.len(), 2);
     for event in &failed {

@@ -1039,12 +1039,7 @@ async fn api_calls_are_counted_per_app() {
         assert_eq!(r.status(), 200, "{app}");
     }
     let welcome = "/cgi-bin/externalcontact/send_welcome_msg";
-    for _ in 0..500 {
-        if requests_to(&api, welcome).await >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until!(requests_to(&api, welcome).await >= 2);
     assert_eq!(requests_to(&api, welcome).await, 2);
     let metrics = reqwest::get(format!("{base}/metrics"))
         .await

@@ -325,12 +325,7 @@ async fn failing_handler_is_retried_alone_then_dead_lettered() {
     assert_eq!(post(&reqwest::Client::new(), &base, &sealed).await.0, 200);
     eventually(|| flaky.seen().len() == 1).await;
     let id = flaky.seen()[0].0;
-    for _ in 0..200 {
-        if inbox.get(id).await.unwrap().unwrap().status == Status::Failed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until!(inbox.get(id).await.unwrap().unwrap().status == Status::Failed);
     assert_eq!(inbox.get(id).await.unwrap().unwrap().status, Status::Failed);
     assert_eq!(good.seen().len(), 1, "the good handler ran once");
     let deliveries = inbox.deliveries(id).await.unwrap();

@@ -358,3 +358,20 @@ pub async fn stop_binary(mut child: std::process::Child) {
     child.kill().ok();
     panic!("no exit within 10 s of SIGTERM");
 }
+
+/// Poll `$cond` (which may `.await`) every 10 ms until it holds or 10 s (or `$secs`) have
+/// passed; the test asserts afterwards, with its own message.
+#[macro_export]
+macro_rules! wait_until {
+    ($cond:expr) => {
+        wait_until!($cond, 10)
+    };
+    ($cond:expr, $secs:expr) => {
+        for _ in 0..($secs * 100) {
+            if $cond {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+}
