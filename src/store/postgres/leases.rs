@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{Db, announce, db_error};
+use super::insert::LOCK_LANES;
+use super::intake::lane_key;
+use super::{Db, TxConn, announce, db_error};
 use crate::store::{Delivery, LANE_WAIT, LeaseBatch, Leased, Outcome, Settled, StoreError};
 
 /// A stored attempt count (never negative) as the trait's `u32`.
@@ -38,27 +40,25 @@ SELECT t.id, t.event_id, t.handler, t.attempts, e.received_at, e.plaintext
 FROM taken t JOIN events e ON e.id = t.event_id
 ORDER BY t.event_id";
 
-/// Settle an attempt; says whether a later delivery of its lane is pending, and makes the first
-/// of them due when it was waiting for this one.
+/// Record an attempt; returns what the lane needs to know.
 const SETTLE: &str = "
-WITH settled AS (
-    UPDATE deliveries
-    SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
-        lease_owner = NULL, lease_until = NULL
-    WHERE id = $1 AND lease_owner = $2
-    RETURNING app, handler, lane, event_id, status
-), next AS (
-    SELECT p.id, p.next_at FROM deliveries p, settled s
-    WHERE s.status <> 'pending' AND s.lane IS NOT NULL
-      AND p.status = 'pending' AND p.app = s.app AND p.handler = s.handler
-      AND p.lane = s.lane AND p.event_id > s.event_id
-    ORDER BY p.event_id LIMIT 1
+UPDATE deliveries
+SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
+    lease_owner = NULL, lease_until = NULL
+WHERE id = $1 AND lease_owner = $2
+RETURNING app, handler, lane, event_id, status";
+
+/// The lane's next pending delivery after event `$4`: made due (`$5`) if it was waiting.
+const NEXT_IN_LANE: &str = "
+WITH next AS (
+    SELECT id, next_at FROM deliveries
+    WHERE status = 'pending' AND app = $1 AND handler = $2 AND lane = $3 AND event_id > $4
+    ORDER BY event_id LIMIT 1
 ), due AS (
-    UPDATE deliveries d SET next_at = $7
-    FROM next n WHERE d.id = n.id AND n.next_at = 9223372036854775807
+    UPDATE deliveries d SET next_at = $5
+    FROM next n WHERE d.id = n.id AND n.next_at = $6
 )
-SELECT EXISTS (SELECT 1 FROM next)
-FROM settled s";
+SELECT 1 FROM next";
 
 /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to `owner` until `until`
 /// (Unix ms), oldest first.
@@ -171,33 +171,59 @@ pub(super) async fn settle(
             Outcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
             Outcome::Dead { error } => ("dead", None, Some(error.as_str())),
         };
-        let conn = db.conn().await?;
+        // One transaction, so that finding the lane's next delivery can wait for the lane's
+        // lock: an append holds it until it commits, and a delivery it adds behind this one
+        // must be seen (and made due) here, or it would wait for ever.
+        let tx = TxConn::new(db.conn().await?);
+        let conn = tx.conn()?;
         let settle = conn.prepare_cached(SETTLE).await.map_err(db_error)?;
+        conn.batch_execute("BEGIN").await.map_err(db_error)?;
         let row = conn
             .query_opt(
                 &settle,
-                &[
-                    &id,
-                    &&*owner,
-                    &status,
-                    &attempts,
-                    &next_at,
-                    &error,
-                    &crate::clock::now_ms(),
-                ],
+                &[&id, &&*owner, &status, &attempts, &next_at, &error],
             )
             .await
             .map_err(db_error)?;
-        let Some(row) = row else {
+        let mut lane_has_more = false;
+        if let Some(row) = &row {
+            let app: String = row.try_get(0).map_err(db_error)?;
+            let handler: String = row.try_get(1).map_err(db_error)?;
+            let lane: Option<String> = row.try_get(2).map_err(db_error)?;
+            let event_id: i64 = row.try_get(3).map_err(db_error)?;
+            let settled: String = row.try_get(4).map_err(db_error)?;
+            if let (Some(lane), false) = (lane, settled == "pending") {
+                conn.execute(LOCK_LANES, &[&vec![lane_key(&app, &lane)]])
+                    .await
+                    .map_err(db_error)?;
+                let next = conn.prepare_cached(NEXT_IN_LANE).await.map_err(db_error)?;
+                lane_has_more = conn
+                    .query_opt(
+                        &next,
+                        &[
+                            &app,
+                            &handler,
+                            &lane,
+                            &event_id,
+                            &crate::clock::now_ms(),
+                            &LANE_WAIT,
+                        ],
+                    )
+                    .await
+                    .map_err(db_error)?
+                    .is_some();
+            }
+        }
+        conn.batch_execute("COMMIT").await.map_err(db_error)?;
+        let conn = tx.finish();
+        if row.is_none() {
             return Ok(Settled {
                 recorded: false,
                 lane_has_more: false,
             });
-        };
-        let lane_has_more: Option<bool> = row.try_get(0).map_err(db_error)?;
-        let lane_has_more = lane_has_more.unwrap_or(false);
-        if lane_has_more {
-            announce(&conn, &owner).await?;
+        }
+        if lane_has_more && let Some(conn) = &conn {
+            announce(conn, &owner).await?;
         }
         Ok(Settled {
             recorded: true,
