@@ -9,23 +9,33 @@
 //! outside the transaction. Reads (`get`, `list`, `stats`, `ping`) use their own connection, so
 //! they never queue behind intake.
 //!
+//! A retry is recognised by its dedup key: the keys of the newest events are held by the writer
+//! in memory and swept into an index table in sorted batches ([`dedup`]), since a unique index
+//! written with every event cost more than all the rest of a commit. The schema and its
+//! migrations are in [`schema`].
+//!
 //! One `serve` owns a SQLite store at a time: it holds an exclusive lock on `<path>.lock`, which
 //! lets it take back, at start, the leases a crashed predecessor left behind.
 //!
 //! The API access tokens live in the same file ([`SqliteTokenStore`], table `tokens`), so a
 //! restart or an `api` command reuses the token instead of asking `gettoken` again.
 
+mod dedup;
+mod schema;
 mod tokens;
 
 pub use tokens::SqliteTokenStore;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
+
+use dedup::RecentKeys;
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, Inbox, LANE_WAIT, LeaseBatch,
@@ -34,50 +44,6 @@ use super::{
 
 /// The most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
-
-/// The schema version this code writes (`PRAGMA user_version`). Version 3 added `tokens`.
-const SCHEMA_VERSION: i64 = 3;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    app         TEXT    NOT NULL,
-    dedup_key   BLOB    NOT NULL,
-    kind        TEXT    NOT NULL,
-    order_key   TEXT,
-    plaintext   TEXT    NOT NULL,
-    received_at INTEGER NOT NULL,
-    UNIQUE (app, dedup_key)
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    app         TEXT    NOT NULL,
-    handler     TEXT    NOT NULL,
-    lane        TEXT,
-    status      TEXT    NOT NULL DEFAULT 'pending',
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     INTEGER NOT NULL,
-    lease_owner TEXT,
-    lease_until INTEGER,
-    last_error  TEXT,
-    created_at  INTEGER NOT NULL,
-    UNIQUE (event_id, handler)
-);
--- Only unfinished deliveries are looked up by lane, due time or state, so finished ones stay
--- out of these indexes (queries repeat each index's condition so SQLite can use it).
-CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (app, handler, lane, event_id)
-    WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (app, handler, next_at)
-    WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (app, handler)
-    WHERE status = 'dead';
-CREATE TABLE IF NOT EXISTS tokens (
-    key        TEXT    PRIMARY KEY,
-    token      TEXT    NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-";
 
 /// How to open a [`SqliteInbox`].
 #[derive(Debug, Clone)]
@@ -148,8 +114,8 @@ impl SqliteInbox {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         let level = if options.full_sync { "FULL" } else { "NORMAL" };
         conn.pragma_update(None, "synchronous", level)?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        migrate(&conn)?;
+        schema::migrate(&conn)?;
+        let recent = RecentKeys::start(&conn)?;
         let reader = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         reader.busy_timeout(options.busy_timeout)?;
@@ -157,7 +123,7 @@ impl SqliteInbox {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("sqlite-inbox".into())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, recent, queue))
             .map_err(|e| StoreError(format!("cannot start the inbox thread: {e}")))?;
         Ok(SqliteInbox {
             jobs,
@@ -189,6 +155,14 @@ impl SqliteInbox {
 async fn submit<T: Send + 'static>(
     jobs: &mpsc::Sender<Box<dyn Job>>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    submit_keyed(jobs, move |conn, _| f(conn)).await
+}
+
+/// [`submit`] for work that also reads or remembers dedup keys.
+async fn submit_keyed<T: Send + 'static>(
+    jobs: &mpsc::Sender<Box<dyn Job>>,
+    f: impl FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let (tx, rx) = oneshot::channel();
     let job = Call {
@@ -239,69 +213,12 @@ fn take_owner_lock(path: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// Bring an older schema up to [`SCHEMA_VERSION`].
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version >= SCHEMA_VERSION {
-        return Ok(());
-    }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| -> Result<(), StoreError> {
-        let had_runs: bool = conn
-            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'handler_runs'")?
-            .exists([])?;
-        conn.execute_batch(SCHEMA)?;
-        if had_runs {
-            // Version 1 kept one row per handler that had run, and the event's state on the
-            // event. Every recorded run becomes a delivery; pending events with no run yet had
-            // no record of their handlers and are reported for `events redeliver`.
-            conn.execute_batch(
-                "INSERT OR IGNORE INTO deliveries
-                   (event_id, app, handler, lane, status, attempts, next_at, last_error, created_at)
-                 SELECT r.event_id, e.app, r.handler, e.order_key,
-                        CASE r.state WHEN 'done' THEN 'done' WHEN 'dead' THEN 'dead'
-                                     ELSE 'pending' END,
-                        r.attempts, e.received_at, r.last_error, e.received_at
-                 FROM handler_runs r JOIN events e ON e.id = r.event_id;",
-            )?;
-            let orphans: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM events e WHERE e.status = 'pending'
-                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
-                [],
-                |r| r.get(0),
-            )?;
-            if orphans > 0 {
-                tracing::warn!(
-                    events = orphans,
-                    "events stored by an earlier version had not started; \
-                     `events redeliver --handler H --since T` creates their deliveries"
-                );
-            }
-            conn.execute_batch(
-                "DROP TABLE handler_runs;
-                 DROP INDEX IF EXISTS events_unfinished;
-                 DROP INDEX IF EXISTS events_by_status;
-                 ALTER TABLE events DROP COLUMN status;",
-            )?;
-        }
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
 /// One operation queued for the writer thread.
 trait Job: Send {
     /// The caller stopped waiting (its request timed out): skip it.
     fn abandoned(&self) -> bool;
     /// Do the work inside the open transaction.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool;
     /// Answer the caller once the transaction committed (or failed).
     fn answer(self: Box<Self>, committed: Result<(), StoreError>);
 }
@@ -312,13 +229,15 @@ struct Call<T, F> {
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for Call<T, F> {
+impl<T: Send, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send> Job
+    for Call<T, F>
+{
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
     }
 
-    fn run(&mut self, conn: &Connection) -> bool {
-        let result = self.work.take().map(|work| work(conn));
+    fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool {
+        let result = self.work.take().map(|work| work(conn, recent));
         let ok = matches!(result, Some(Ok(_)));
         self.result = result;
         ok
@@ -335,9 +254,20 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T, StoreError> + Send> Job for Ca
     }
 }
 
-/// The writer thread: batch whatever is queued into one transaction, then answer.
-fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = queue.recv() {
+/// The writer thread: batch whatever is queued into one transaction, then answer; between
+/// batches, sweep the dedup keys held in memory when there are enough (or it is idle).
+fn writer(conn: Connection, mut recent: RecentKeys, queue: mpsc::Receiver<Box<dyn Job>>) {
+    loop {
+        let first = match queue.recv_timeout(dedup::SWEEP_IDLE) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                if recent.holds_any() {
+                    sweep(&conn, &mut recent);
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -349,50 +279,76 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
         if batch.is_empty() {
             continue;
         }
-        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
-            for job in batch {
-                job.answer(Err(e.clone()));
-            }
-            continue;
-        }
-        // A lone operation needs no savepoint: if it fails, its whole transaction is rolled back.
-        let alone = batch.len() == 1;
-        let mut roll_back = false;
-        for job in &mut batch {
-            // A failed statement (disk full, I/O error) may have ended the transaction; what is
-            // left of the batch must not run in autocommit mode.
-            if conn.is_autocommit() {
-                break;
-            }
-            if alone {
-                roll_back = !job.run(&conn);
-                continue;
-            }
-            if run_cached(&conn, "SAVEPOINT job").is_err() {
-                break;
-            }
-            if job.run(&conn) {
-                let _ = run_cached(&conn, "RELEASE job");
-            } else if !conn.is_autocommit() {
-                let _ = run_cached(&conn, "ROLLBACK TO job");
-                let _ = run_cached(&conn, "RELEASE job");
-            }
-        }
-        let committed = if conn.is_autocommit() {
-            Err(StoreError("the transaction was rolled back".into()))
-        } else if roll_back {
-            // The lone operation failed: nothing of it is kept, and it reports its own error.
-            let _ = conn.execute_batch("ROLLBACK");
-            Ok(())
-        } else {
-            run_cached(&conn, "COMMIT")
-        };
-        if committed.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        let committed = commit_batch(&conn, &mut recent, &mut batch);
         for job in batch {
             job.answer(committed.clone());
         }
+        if recent.sweep_due() {
+            sweep(&conn, &mut recent);
+        }
+    }
+}
+
+/// Run `batch` in one transaction, each job in its own savepoint (a lone one needs none: if it
+/// fails, its whole transaction is rolled back). `Ok` when the transaction committed (or a lone
+/// job's failure was rolled back: it reports its own error).
+fn commit_batch(
+    conn: &Connection,
+    recent: &mut RecentKeys,
+    batch: &mut [Box<dyn Job>],
+) -> Result<(), StoreError> {
+    run_cached(conn, "BEGIN IMMEDIATE")?;
+    if let Err(e) = recent.begin(conn) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e);
+    }
+    let alone = batch.len() == 1;
+    let mut roll_back = false;
+    for job in batch.iter_mut() {
+        // A failed statement (disk full, I/O error) may have ended the transaction; what is
+        // left of the batch must not run in autocommit mode.
+        if conn.is_autocommit() {
+            break;
+        }
+        if alone {
+            roll_back = !job.run(conn, recent);
+            continue;
+        }
+        if run_cached(conn, "SAVEPOINT job").is_err() {
+            break;
+        }
+        if job.run(conn, recent) {
+            let _ = run_cached(conn, "RELEASE job");
+        } else if !conn.is_autocommit() {
+            let _ = run_cached(conn, "ROLLBACK TO job");
+            let _ = run_cached(conn, "RELEASE job");
+        }
+    }
+    let committed = if conn.is_autocommit() {
+        Err(StoreError("the transaction was rolled back".into()))
+    } else if roll_back {
+        let _ = conn.execute_batch("ROLLBACK");
+        recent.rollback();
+        return Ok(());
+    } else {
+        run_cached(conn, "COMMIT")
+    };
+    match committed {
+        Ok(()) => recent.commit(),
+        Err(_) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            recent.rollback();
+        }
+    }
+    committed
+}
+
+/// Sweep the dedup keys held in memory; on failure they stay held (and are tried again).
+fn sweep(conn: &Connection, recent: &mut RecentKeys) {
+    if let Err(e) = recent.sweep(conn) {
+        tracing::warn!(error = %e, "cannot index recent dedup keys yet; they stay in memory");
     }
 }
 
@@ -438,30 +394,31 @@ fn lane_busy(
         .exists(params![app, handler, lane, event_id])?)
 }
 
-fn append(conn: &Connection, owner: &str, event: &NewEvent) -> Result<Appended, StoreError> {
-    // `OR IGNORE` and the new rowid rather than `RETURNING`, which costs SQLite a temporary
-    // table per statement on this hottest of paths.
-    let inserted = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO events
-               (app, dedup_key, kind, order_key, plaintext, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            &*event.app,
-            &event.dedup_key[..],
-            event.kind,
-            event.lane,
-            event.plaintext,
-            event.received_at
-        ])?;
-    let id = conn.last_insert_rowid();
-    if inserted == 0 {
-        let id: i64 = conn
-            .prepare_cached("SELECT id FROM events WHERE app = ?1 AND dedup_key = ?2")?
-            .query_row(params![&*event.app, &event.dedup_key[..]], |r| r.get(0))?;
+fn append(
+    conn: &Connection,
+    recent: &mut RecentKeys,
+    owner: &str,
+    event: &NewEvent,
+) -> Result<Appended, StoreError> {
+    if let Some(id) = recent.find(conn, &event.app, &event.dedup_key)? {
         return Ok(Appended::Duplicate(id));
     }
+    // The new rowid rather than `RETURNING`, which costs SQLite a temporary table per
+    // statement on this hottest of paths.
+    conn.prepare_cached(
+        "INSERT INTO events
+               (app, dedup_key, kind, order_key, plaintext, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        &*event.app,
+        &event.dedup_key[..],
+        event.kind,
+        event.lane,
+        event.plaintext,
+        event.received_at
+    ])?;
+    let id = conn.last_insert_rowid();
     let mut leased = Vec::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
@@ -494,6 +451,7 @@ fn append(conn: &Connection, owner: &str, event: &NewEvent) -> Result<Appended, 
             });
         }
     }
+    recent.remember(&event.app, &event.dedup_key, id);
     Ok(Appended::New { id, leased })
 }
 
@@ -637,8 +595,11 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, Sto
 #[async_trait::async_trait]
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
-        self.write(move |conn, owner| append(conn, owner, &event))
-            .await
+        let owner = self.owner.clone();
+        submit_keyed(&self.jobs, move |conn, recent| {
+            append(conn, recent, &owner, &event)
+        })
+        .await
     }
 
     async fn lease(

@@ -130,7 +130,7 @@ mod tests {
         let path = dir.path().join("v2.db");
         {
             let conn = rusqlite::Connection::open(&path).unwrap();
-            let schema = super::super::SCHEMA.replace(
+            let schema = super::super::schema::version_three().replace(
                 "CREATE TABLE IF NOT EXISTS tokens (
     key        TEXT    PRIMARY KEY,
     token      TEXT    NOT NULL,

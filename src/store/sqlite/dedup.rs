@@ -1,0 +1,373 @@
+//! Recognising retries in the SQLite inbox without a random index write per event.
+//!
+//! A dedup key is the event's CreateTime followed by a content hash, so within one second keys
+//! fall at random places. Kept in a unique index of `events`, every commit rewrote about one
+//! index page per event (4 KiB to the WAL, and again at the checkpoint) — the largest cost of a
+//! callback. Instead the keys of the newest events live in memory ([`RecentKeys`]), and every
+//! [`SWEEP_AT`] events (or after [`SWEEP_IDLE`] without writes) a sweep copies them, sorted,
+//! into the `dedup` table in one statement: their CreateTimes are recent, so they land together
+//! at the end of its index — a few pages for thousands of events.
+//!
+//! `dedup_swept` holds the last event id swept: every event up to it is in `dedup`, every later
+//! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
+//! memory are indexed again), and when another process (`replay`, a CLI command) has written,
+//! the writer first reads the keys of the events it has not seen. A key in memory is trusted
+//! only while its event still exists (`events purge` may have removed it); rows of `dedup` go
+//! with their event (a trigger).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::StoreError;
+
+/// Sweep once this many keys are held in memory.
+pub(super) const SWEEP_AT: usize = 16_384;
+
+/// Sweep what is held after this long without a write.
+pub(super) const SWEEP_IDLE: Duration = Duration::from_secs(10);
+
+/// The tables and trigger this module owns (part of the schema).
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS dedup (
+    app      TEXT    NOT NULL,
+    key      BLOB    NOT NULL,
+    event_id INTEGER NOT NULL,
+    PRIMARY KEY (app, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dedup_swept (up_to INTEGER NOT NULL);
+INSERT INTO dedup_swept (up_to) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM dedup_swept);
+CREATE TRIGGER IF NOT EXISTS events_dedup_gone AFTER DELETE ON events BEGIN
+    DELETE FROM dedup WHERE app = old.app AND key = old.dedup_key AND event_id = old.id;
+END;
+";
+
+type Key = (Arc<str>, [u8; 32]);
+
+/// The dedup keys of the events not yet swept, owned by the writer thread.
+#[derive(Debug, Default)]
+pub(super) struct RecentKeys {
+    keys: HashMap<Key, i64>,
+    /// Remembered in the open transaction: forgotten again if it rolls back.
+    tentative: Vec<Key>,
+    /// Every event up to this id is in `keys` or in `dedup`.
+    seen_up_to: i64,
+    /// `seen_up_to` when the open transaction began.
+    seen_at_begin: i64,
+    /// `PRAGMA data_version` after our last look: it changes when another connection commits.
+    data_version: i64,
+}
+
+impl RecentKeys {
+    /// Index every unswept event, starting with nothing in memory. Runs its own transaction.
+    ///
+    /// # Errors
+    /// The sweep could not commit.
+    pub(super) fn start(conn: &Connection) -> Result<Self, StoreError> {
+        let swept: i64 = conn
+            .prepare("SELECT up_to FROM dedup_swept")?
+            .query_row([], |r| r.get(0))?;
+        let mut recent = RecentKeys {
+            seen_up_to: swept,
+            // Unlike any version SQLite reports, so the sweep reads every event after `swept`.
+            data_version: i64::MIN,
+            ..RecentKeys::default()
+        };
+        recent.sweep(conn)?;
+        Ok(recent)
+    }
+
+    /// Whether enough keys are held to sweep them.
+    pub(super) fn sweep_due(&self) -> bool {
+        self.keys.len() >= SWEEP_AT
+    }
+
+    /// Whether any key is held.
+    pub(super) fn holds_any(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// A transaction began: read the keys of events other processes appended since we last
+    /// looked.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub(super) fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.tentative.clear();
+        let version = data_version(conn)?;
+        if version != self.data_version {
+            self.data_version = version;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, app, dedup_key FROM events WHERE id > ?1 ORDER BY id",
+            )?;
+            let mut rows = stmt.query([self.seen_up_to])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let app: String = row.get(1)?;
+                let key: Vec<u8> = row.get(2)?;
+                if let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) {
+                    self.keys.insert((app.into(), key), id);
+                }
+                self.seen_up_to = self.seen_up_to.max(id);
+            }
+        }
+        self.seen_at_begin = self.seen_up_to;
+        Ok(())
+    }
+
+    /// The transaction committed: what it remembered stays.
+    pub(super) fn commit(&mut self) {
+        self.tentative.clear();
+    }
+
+    /// The transaction rolled back: forget what it remembered.
+    pub(super) fn rollback(&mut self) {
+        for key in self.tentative.drain(..) {
+            self.keys.remove(&key);
+        }
+        self.seen_up_to = self.seen_at_begin;
+    }
+
+    /// The id of the event stored under `key` for `app`, if any.
+    ///
+    /// # Errors
+    /// The store could not be read.
+    pub(super) fn find(
+        &mut self,
+        conn: &Connection,
+        app: &Arc<str>,
+        key: &[u8; 32],
+    ) -> Result<Option<i64>, StoreError> {
+        let held = (app.clone(), *key);
+        if let Some(&id) = self.keys.get(&held) {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+                .exists([id])?;
+            if exists {
+                return Ok(Some(id));
+            }
+            self.keys.remove(&held);
+        }
+        Ok(conn
+            .prepare_cached("SELECT event_id FROM dedup WHERE app = ?1 AND key = ?2")?
+            .query_row(params![&**app, &key[..]], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The event just inserted as `id` is stored under `key` (kept if the transaction commits).
+    pub(super) fn remember(&mut self, app: &Arc<str>, key: &[u8; 32], id: i64) {
+        let held = (app.clone(), *key);
+        self.keys.insert(held.clone(), id);
+        self.tentative.push(held);
+        self.seen_up_to = self.seen_up_to.max(id);
+    }
+
+    /// Write every held key, sorted, into `dedup` in one transaction, and let go of them.
+    /// Keys of events other processes appended are read first, so after the sweep every event
+    /// up to `dedup_swept` is indexed.
+    ///
+    /// # Errors
+    /// The sweep could not commit; the keys stay held.
+    pub(super) fn sweep(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let written = self.begin(conn).and_then(|()| self.write_sorted(conn));
+        let committed = written.and_then(|()| Ok(conn.execute_batch("COMMIT")?));
+        match committed {
+            Ok(()) => {
+                self.keys.clear();
+                self.tentative.clear();
+                Ok(())
+            }
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn write_sorted(&self, conn: &Connection) -> Result<(), StoreError> {
+        let mut held: Vec<(&Key, &i64)> = self.keys.iter().collect();
+        held.sort_unstable();
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for ((app, key), id) in held {
+            insert.execute(params![&**app, &key[..], id])?;
+        }
+        conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
+            .execute([self.seen_up_to])?;
+        Ok(())
+    }
+}
+
+fn data_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::RecentKeys;
+    use crate::clock::now_ms;
+    use crate::store::contract::event;
+    use crate::store::sqlite::{SqliteInbox, schema};
+    use crate::store::{Appended, Inbox};
+
+    async fn id_of(inbox: &SqliteInbox, text: &str) -> Appended {
+        let appended = inbox.append(event("a", text, None, &[], false)).await;
+        appended.unwrap()
+    }
+
+    fn new_id(appended: Appended) -> i64 {
+        match appended {
+            Appended::New { id, .. } => id,
+            other => panic!("expected a new event, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_are_recognised_in_memory_after_a_sweep_and_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        let first = {
+            let inbox = SqliteInbox::open(&path).unwrap();
+            let first = new_id(id_of(&inbox, "<xml>1</xml>").await);
+            // Held in memory only.
+            assert_eq!(
+                id_of(&inbox, "<xml>1</xml>").await,
+                Appended::Duplicate(first)
+            );
+            first
+        };
+        // Reopening sweeps what the last process held (as after a crash): now from `dedup`.
+        let inbox = SqliteInbox::open(&path).unwrap();
+        let swept: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM dedup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(swept, 1);
+        assert_eq!(
+            id_of(&inbox, "<xml>1</xml>").await,
+            Appended::Duplicate(first)
+        );
+        let second = new_id(id_of(&inbox, "<xml>2</xml>").await);
+        assert!(second > first);
+    }
+
+    #[tokio::test]
+    async fn another_process_appending_is_seen_before_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        let serve = SqliteInbox::open(&path).unwrap();
+        let replay = SqliteInbox::open(&path).unwrap();
+        new_id(id_of(&serve, "<xml>warm</xml>").await);
+        let id = new_id(id_of(&replay, "<xml>same</xml>").await);
+        assert_eq!(
+            id_of(&serve, "<xml>same</xml>").await,
+            Appended::Duplicate(id)
+        );
+        let other = new_id(id_of(&serve, "<xml>other</xml>").await);
+        assert_eq!(
+            id_of(&replay, "<xml>other</xml>").await,
+            Appended::Duplicate(other)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_purged_event_is_new_again_in_memory_and_in_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        let later = now_ms() + 60_000;
+        {
+            let inbox = SqliteInbox::open(&path).unwrap();
+            let id = new_id(id_of(&inbox, "<xml>held</xml>").await);
+            assert_eq!(inbox.purge(later, 100).await.unwrap(), 1);
+            let again = new_id(id_of(&inbox, "<xml>held</xml>").await);
+            assert_ne!(again, id);
+        }
+        let inbox = SqliteInbox::open(&path).unwrap();
+        assert_eq!(inbox.purge(later, 100).await.unwrap(), 1);
+        let rows: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM dedup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "the index row goes with its event");
+        new_id(id_of(&inbox, "<xml>held</xml>").await);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_forgets_its_keys() {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&conn).unwrap();
+        let mut recent = RecentKeys::start(&conn).unwrap();
+        let app = "a".into();
+        let key = [7u8; 32];
+        conn.execute_batch("BEGIN").unwrap();
+        recent.begin(&conn).unwrap();
+        conn.execute(
+            "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
+             VALUES ('a', ?1, 'k', '<xml/>', 1)",
+            [&key[..]],
+        )
+        .unwrap();
+        recent.remember(&app, &key, conn.last_insert_rowid());
+        assert!(recent.find(&conn, &app, &key).unwrap().is_some());
+        conn.execute_batch("ROLLBACK").unwrap();
+        recent.rollback();
+        assert_eq!(recent.find(&conn, &app, &key).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_version_three_store_keeps_its_ids_its_sequence_and_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        let old = event("a", "<xml>old</xml>", None, &[], false);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema::version_three()).unwrap();
+            conn.execute(
+                "INSERT INTO events (id, app, dedup_key, kind, plaintext, received_at)
+                 VALUES (5, 'a', ?1, 'k', '<xml>old</xml>', 1)",
+                [&old.dedup_key[..]],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO deliveries (event_id, app, handler, next_at, created_at)
+                 VALUES (5, 'a', 'h', 1, 1)",
+                [],
+            )
+            .unwrap();
+            // A later event that was purged: its id is never given again.
+            conn.execute(
+                "UPDATE sqlite_sequence SET seq = 9 WHERE name = 'events'",
+                [],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let inbox = SqliteInbox::open(&path).unwrap();
+        assert_eq!(inbox.append(old).await.unwrap(), Appended::Duplicate(5));
+        assert_eq!(
+            inbox.deliveries(5).await.unwrap().len(),
+            1,
+            "deliveries kept"
+        );
+        assert_eq!(new_id(id_of(&inbox, "<xml>new</xml>").await), 10);
+        let unique: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_events%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unique, 0);
+    }
+}
