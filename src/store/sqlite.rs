@@ -2,7 +2,8 @@
 //!
 //! Writes run on one writer thread that owns the write connection. It takes every operation
 //! queued at that moment and runs them in one transaction (group commit), each inside its own
-//! savepoint, and answers each caller only once that transaction is durable. Under load one
+//! savepoint (an append instead undoes its own failure), and answers each caller only once that
+//! transaction is durable. Under load one
 //! fsync covers many callbacks; when idle a lone callback commits alone. If the transaction
 //! cannot begin (another process holds the write lock past `busy_timeout`) or cannot commit,
 //! every operation of the batch fails and nothing of it is written — no operation ever runs
@@ -156,17 +157,20 @@ async fn submit<T: Send + 'static>(
     jobs: &mpsc::Sender<Box<dyn Job>>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    submit_keyed(jobs, move |conn, _| f(conn)).await
+    queue(jobs, false, move |conn, _| f(conn)).await
 }
 
-/// [`submit`] for work that also reads or remembers dedup keys.
-async fn submit_keyed<T: Send + 'static>(
+/// Queue `f` for the writer thread; `undoes_itself`: when it fails, it has left nothing
+/// written (it needs no savepoint).
+async fn queue<T: Send + 'static>(
     jobs: &mpsc::Sender<Box<dyn Job>>,
+    undoes_itself: bool,
     f: impl FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let (tx, rx) = oneshot::channel();
     let job = Call {
         work: Some(f),
+        undoes_itself,
         result: None,
         reply: tx,
     };
@@ -219,12 +223,15 @@ trait Job: Send {
     fn abandoned(&self) -> bool;
     /// Do the work inside the open transaction.
     fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool;
+    /// Whether a failed run leaves nothing behind by itself, so it needs no savepoint.
+    fn undoes_itself(&self) -> bool;
     /// Answer the caller once the transaction committed (or failed).
     fn answer(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
 struct Call<T, F> {
     work: Option<F>,
+    undoes_itself: bool,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -234,6 +241,10 @@ impl<T: Send, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> +
 {
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+
+    fn undoes_itself(&self) -> bool {
+        self.undoes_itself
     }
 
     fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool {
@@ -289,8 +300,8 @@ fn writer(conn: Connection, mut recent: RecentKeys, queue: mpsc::Receiver<Box<dy
     }
 }
 
-/// Run `batch` in one transaction, each job in its own savepoint (a lone one needs none: if it
-/// fails, its whole transaction is rolled back). `Ok` when the transaction committed (or a lone
+/// Run `batch` in one transaction, each job in its own savepoint — unless it undoes its own
+/// failures (appends), or is alone (if it fails, its whole transaction is rolled back). `Ok` when the transaction committed (or a lone
 /// job's failure was rolled back: it reports its own error).
 fn commit_batch(
     conn: &Connection,
@@ -312,6 +323,10 @@ fn commit_batch(
         }
         if alone {
             roll_back = !job.run(conn, recent);
+            continue;
+        }
+        if job.undoes_itself() {
+            job.run(conn, recent);
             continue;
         }
         if run_cached(conn, "SAVEPOINT job").is_err() {
@@ -419,6 +434,34 @@ fn append(
         event.received_at
     ])?;
     let id = conn.last_insert_rowid();
+    match insert_deliveries(conn, owner, event, id) {
+        Ok(leased) => {
+            recent.remember(&event.app, &event.dedup_key, id);
+            Ok(Appended::New { id, leased })
+        }
+        Err(e) => {
+            // Appends run without a savepoint of their own (it cost more than the insert):
+            // undo by hand, and if even that fails, end the transaction so nothing half-done
+            // can commit.
+            let undone = conn
+                .prepare_cached("DELETE FROM events WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([id]));
+            if undone.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Insert one delivery per handler of the event just inserted as `id`; the ones leased to
+/// this instance are returned.
+fn insert_deliveries(
+    conn: &Connection,
+    owner: &str,
+    event: &NewEvent,
+    id: i64,
+) -> Result<Vec<Delivery>, StoreError> {
     let mut leased = Vec::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
@@ -451,8 +494,7 @@ fn append(
             });
         }
     }
-    recent.remember(&event.app, &event.dedup_key, id);
-    Ok(Appended::New { id, leased })
+    Ok(leased)
 }
 
 fn lease(
@@ -596,7 +638,7 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, Sto
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let owner = self.owner.clone();
-        submit_keyed(&self.jobs, move |conn, recent| {
+        queue(&self.jobs, true, move |conn, recent| {
             append(conn, recent, &owner, &event)
         })
         .await
@@ -904,6 +946,38 @@ mod tests {
         let now = crate::clock::now_ms();
         let batch = inbox.lease("a", "h", 10, now, now + 30_000).await.unwrap();
         assert_eq!(batch.deliveries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_leaves_nothing_and_spoils_no_other_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SqliteInbox::open(&dir.path().join("inbox.db")).unwrap();
+        for _ in 0..20 {
+            // The same handler twice breaks `UNIQUE (event_id, handler)` after the event row
+            // was inserted; queued together, both appends share one transaction.
+            let bad =
+                crate::store::contract::event("a", "<xml>bad</xml>", None, &["h", "h"], false);
+            let good = crate::store::contract::event("a", "<xml>good</xml>", None, &["h"], false);
+            let (bad, good) = tokio::join!(inbox.append(bad), inbox.append(good));
+            assert!(bad.is_err());
+            assert!(matches!(
+                good.unwrap(),
+                Appended::New { .. } | Appended::Duplicate(_)
+            ));
+        }
+        let events = inbox
+            .list(EventFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(events.len(), 1, "only the good event is stored");
+        let retried = crate::store::contract::event("a", "<xml>bad</xml>", None, &["h"], false);
+        assert!(matches!(
+            inbox.append(retried).await.unwrap(),
+            Appended::New { .. }
+        ));
     }
 
     #[tokio::test]
