@@ -328,11 +328,18 @@ async fn callgrind_total(dir: &Path, n: usize, series: usize) -> u64 {
     let port = targets::free_port();
     let out = dir.join(format!("callgrind-{n}.out"));
     let config = dir.join(format!("callgrind-{n}.toml"));
+    // A fresh store each time: a kept LOAD_DIR must not add an old WAL's recovery to the count.
+    let db = dir.join(format!("callgrind-{n}.db"));
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nbackend = \"sqlite\"\npath = \"{}\"\n[[apps]]\nname = \"contacts\"\npath = \"/callback/contacts\"\ncorp_id = \"{}\"\ntoken = \"{}\"\nencoding_aes_key = \"{}\"\n",
-            dir.join(format!("callgrind-{n}.db")).display(),
+            db.display(),
             callbacks::CORP_ID,
             callbacks::TOKEN,
             callbacks::AES_KEY

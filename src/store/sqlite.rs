@@ -106,10 +106,10 @@ impl SqliteInbox {
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(options.busy_timeout)?;
         // Checkpoint (copy the WAL back into the database) every ~40 MB rather than every 4 MB:
-        // index pages rewritten by many commits are then copied once, and acknowledgements
-        // stall on a checkpoint far less often. (A checkpoint from another connection costs
-        // the writer more: it must drop its page cache after each.) The WAL file is cut back to
-        // 64 MB afterwards.
+        // pages rewritten by many commits (the last pages of `events`) are then copied once,
+        // and acknowledgements stall on a checkpoint far less often. (A checkpoint from another
+        // connection costs the writer more: it must drop its page cache after each.) The WAL
+        // file is cut back to 64 MB afterwards.
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
