@@ -87,25 +87,24 @@ impl Event {
         // Taking the discriminators marks them used, so they do not reappear among the extras.
         let event = p.discriminator("Event")?;
         let change = p.discriminator("ChangeType")?;
+        // The family first: a kind without a type goes back untouched, before any copying.
+        let family = match event {
+            CHANGE_EXTERNAL_CONTACT => Family::Contact(ContactChange::parse(change)?),
+            CHANGE_EXTERNAL_CHAT => Family::Chat(ChatChange::parse(change)?),
+            CHANGE_EXTERNAL_TAG => Family::Tag(TagChange::parse(change)?),
+            CUSTOMER_ACQUISITION => Family::Acquisition(AcquisitionChange::parse(change)?),
+            _ => return None,
+        };
         let header = Header::take(&mut p).ok()?;
-        let typed = match event {
-            CHANGE_EXTERNAL_CONTACT => {
-                let change = ContactChange::parse(change)?;
+        let typed = match family {
+            Family::Contact(change) => {
                 Event::Contact(Box::new(ContactEvent::take(header, change, p).ok()?))
             }
-            CHANGE_EXTERNAL_CHAT => {
-                let change = ChatChange::parse(change)?;
-                Event::Chat(Box::new(ChatEvent::take(header, change, p).ok()?))
-            }
-            CHANGE_EXTERNAL_TAG => {
-                let change = TagChange::parse(change)?;
-                Event::Tag(Box::new(TagEvent::take(header, change, p).ok()?))
-            }
-            CUSTOMER_ACQUISITION => {
-                let change = AcquisitionChange::parse(change)?;
+            Family::Chat(change) => Event::Chat(Box::new(ChatEvent::take(header, change, p).ok()?)),
+            Family::Tag(change) => Event::Tag(Box::new(TagEvent::take(header, change, p).ok()?)),
+            Family::Acquisition(change) => {
                 Event::Acquisition(Box::new(AcquisitionEvent::take(header, change, p).ok()?))
             }
-            _ => return None,
         };
         Some(typed)
     }
@@ -220,6 +219,14 @@ impl Event {
         }
         serde_json::Value::Object(out.0)
     }
+}
+
+/// A typed family and its change, known before the header is taken.
+enum Family {
+    Contact(ContactChange),
+    Chat(ChatChange),
+    Tag(TagChange),
+    Acquisition(AcquisitionChange),
 }
 
 /// Whether two elements share a name. Callback documents have a dozen elements: comparing each
