@@ -8,9 +8,16 @@
 //! must be resolved or CDATA and text pieces joined, so a caller copies just the values it
 //! keeps. [`Fields`] is the owned form, kept by events without a type.
 //!
+//! A document shaped as WeCom sends it — elements of CDATA and plain text in a root, nothing
+//! else — is read in one pass (`plain`), to the same result the full reader (quick-xml) would
+//! give; every other document, and so every refusal and its wording, goes through the full
+//! reader.
+//!
 //! It refuses what WeCom never sends and attackers do: a DOCTYPE (so no entity declarations,
 //! no external entities, no expansion bombs), unknown entity references, nesting deeper than a
 //! container of values, and more than [`MAX_FIELDS`] elements.
+
+mod plain;
 
 use std::borrow::Cow;
 
@@ -162,6 +169,16 @@ pub fn parse(input: &[u8]) -> Result<FieldsRef<'_>, XmlError> {
 /// # Errors
 /// See [`XmlError`].
 pub fn parse_str(text: &str) -> Result<FieldsRef<'_>, XmlError> {
+    // What WeCom sends is plain enough for a single pass; the full reader takes the rest and
+    // words every refusal.
+    match plain::read(text) {
+        Some(fields) => Ok(fields),
+        None => read_full(text),
+    }
+}
+
+/// Read any document with the full XML reader.
+fn read_full(text: &str) -> Result<FieldsRef<'_>, XmlError> {
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
@@ -337,6 +354,9 @@ fn append_text<'a>(
 
 /// Append `piece` to `text`; only a second non-empty piece makes the text owned.
 fn join<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if piece.is_empty() {
+        return;
+    }
     if text.is_empty() {
         *text = piece;
     } else {
@@ -446,6 +466,182 @@ mod tests {
             b"<x><a><b><c>1</c></b></a></x>",
         ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// Every fixture is plain except those with `<Item>` lists, and reads as the full reader
+    /// reads it.
+    #[test]
+    fn fixtures_take_the_plain_path() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut plain_count = 0;
+        for dir in ["events", "encrypted"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "xml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let full = read_full(&text).unwrap();
+                match plain::read(&text) {
+                    Some(fast) => {
+                        assert_eq!(fast, full, "{}", path.display());
+                        plain_count += 1;
+                    }
+                    None => assert!(text.contains("<Item>"), "{} is not plain", path.display()),
+                }
+            }
+        }
+        assert!(plain_count >= 40, "{plain_count}");
+    }
+
+    #[test]
+    fn plain_path_gives_up_rather_than_guess() {
+        for odd in [
+            "<xml><A>a&amp;b</A></xml>",
+            "<xml><A a=\"1\">x</A></xml>",
+            "<xml><A >x</A></xml>",
+            "<xml><A>x</A ></xml>",
+            "<xml><A>x</B></xml>",
+            "<xml><A>x<!-- c --></A></xml>",
+            "<?xml version=\"1.0\"?><xml/>",
+            "\u{feff}<xml></xml>",
+            "<xml><a:b>x</a:b></xml>",
+            "<xml><A>x</A></xml><B/>",
+            "<xml><A>x</A>",
+            "<xml><A><![CDATA[x]></A></xml>",
+            "<xml><L><Item>a</Item></L></xml>",
+        ] {
+            assert_eq!(plain::read(odd), None, "{odd:?}");
+        }
+        let many = format!("<xml>{}</xml>", "<A/>".repeat(MAX_FIELDS + 1));
+        assert_eq!(plain::read(&many), None);
+        assert_eq!(parse_str(&many), Err(XmlError::TooManyFields));
+    }
+
+    mod same_as_full_reader {
+        use super::super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        /// Mostly text and CDATA the plain path takes; sometimes entities, lists, markup and
+        /// bytes it must leave to the full reader.
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => "[a-zA-Z0-9 _\t\n\r]{0,6}",
+                6 => "[a-z \\]>&<\n]{0,6}".prop_map(|t| format!("<![CDATA[{t}]]>")),
+                1 => select(vec![
+                    "&amp;", "&lt;", "&#x4F60;", "&bogus;", "&", "<", ">", "]]>", "]", "<Item>a</Item>",
+                    "<Item/>", "<Item><![CDATA[b]]></Item>", "<!-- c -->", "<?pi x?>",
+                    "\u{3000}", "\u{a0}", "你好", "\u{0}", "<![CDATA[", "</A>", "<A>", "/>",
+                ])
+                .prop_map(str::to_owned),
+            ]
+        }
+
+        fn name() -> impl Strategy<Value = &'static str> {
+            prop_oneof![
+                8 => select(vec!["A", "Event", "ChangeType", "Item", "xml", "_x", "x1"]),
+                1 => select(vec!["1x", "a-b", "a:b", "Ä", ""]),
+            ]
+        }
+
+        fn element() -> impl Strategy<Value = String> {
+            (name(), prop::collection::vec(piece(), 0..4), 0..40u8).prop_map(|(n, pieces, form)| {
+                let content = pieces.concat();
+                match form {
+                    0..4 => format!("<{n}/>"),
+                    4 => format!("<{n} />"),
+                    5 => format!("<{n}>{content}</{n} >"),
+                    6 => format!("<{n}>{content}</A>"),
+                    7 => format!("<{n} a=\"1\">{content}</{n}>"),
+                    _ => format!("<{n}>{content}</{n}>"),
+                }
+            })
+        }
+
+        fn document() -> impl Strategy<Value = String> {
+            let around = || {
+                prop_oneof![
+                    8 => select(vec!["", " ", "\n\t", "\r\n"]),
+                    1 => select(vec!["\u{feff}", "x", "<!-- c -->", "\u{3000}"]),
+                ]
+            };
+            (
+                around(),
+                prop_oneof![8 => Just("xml"), 1 => select(vec!["root", "A"])],
+                prop::collection::vec((around(), element()), 0..12),
+                around(),
+                prop_oneof![8 => Just("</xml>"), 1 => select(vec!["</root>", "</xml >", ""])],
+                around(),
+            )
+                .prop_map(|(before, root, elements, inside, close, after)| {
+                    let mut doc = format!("{before}<{root}>");
+                    for (gap, element) in elements {
+                        doc.push_str(gap);
+                        doc.push_str(&element);
+                    }
+                    format!("{doc}{inside}{close}{after}")
+                })
+        }
+
+        fn fixture() -> impl Strategy<Value = String> {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events");
+            let mut texts: Vec<String> = std::fs::read_dir(root)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect();
+            texts.sort();
+            select(texts)
+        }
+
+        /// A fixture with a piece inserted, or a span removed, at a char boundary.
+        fn mutated_fixture() -> impl Strategy<Value = String> {
+            (
+                fixture(),
+                any::<usize>(),
+                0usize..30,
+                piece(),
+                any::<bool>(),
+            )
+                .prop_map(|(text, at, len, piece, insert)| {
+                    let boundary = |i: usize| {
+                        (0..=i.min(text.len()))
+                            .rev()
+                            .find(|&b| text.is_char_boundary(b))
+                            .unwrap_or(0)
+                    };
+                    let at = boundary(at % (text.len() + 1));
+                    if insert {
+                        format!("{}{piece}{}", &text[..at], &text[at..])
+                    } else {
+                        let end = boundary(at + len);
+                        format!("{}{}", &text[..at], &text[end..])
+                    }
+                })
+        }
+
+        fn check(doc: &str) -> Result<(), TestCaseError> {
+            if let Some(fast) = plain::read(doc) {
+                prop_assert_eq!(Ok(fast), read_full(doc), "{:?}", doc);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn on_generated_documents(doc in document()) {
+                check(&doc)?;
+            }
+
+            #[test]
+            fn on_mutated_fixtures(doc in mutated_fixture()) {
+                check(&doc)?;
+            }
         }
     }
 }
