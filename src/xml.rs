@@ -630,8 +630,21 @@ mod tests {
             Ok(())
         }
 
+        /// 2048 cases unless `PROPTEST_CASES` says otherwise.
+        fn config() -> ProptestConfig {
+            let cases = std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2048);
+            ProptestConfig {
+                cases,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(config())]
 
             #[test]
             fn on_generated_documents(doc in document()) {
