@@ -38,19 +38,19 @@ impl Envelope {
         let mut encrypt = None;
         let mut to_user_name = None;
         let mut agent_id = None;
-        // Take the values out of the parsed fields (the ciphertext is most of the body).
+        // The reader borrows from the body: only the values kept here are copied.
         for (name, value) in xml::parse(body)?.0 {
-            let xml::Value::Text(text) = value else {
+            let xml::ValueRef::Text(text) = value else {
                 continue;
             };
-            let slot = match name.as_str() {
+            let slot = match name {
                 "Encrypt" => &mut encrypt,
                 "ToUserName" => &mut to_user_name,
                 "AgentID" => &mut agent_id,
                 _ => continue,
             };
             if slot.is_none() && !text.is_empty() {
-                *slot = Some(text);
+                *slot = Some(text.into_owned());
             }
         }
         Ok(Envelope {

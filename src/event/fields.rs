@@ -1,9 +1,11 @@
 //! Picking typed values out of a parsed document, keeping what is left over.
 //!
 //! A typed event takes the elements it knows; everything else stays in its `extra` list, so a
-//! field WeCom adds tomorrow still reaches handlers and the JSON form.
+//! field WeCom adds tomorrow still reaches handlers and the JSON form. The picker reads the
+//! document as borrowed by [`crate::xml::parse_str`]: each value a typed event keeps is copied
+//! once, into the event, and nothing is copied for the elements it only looks at.
 
-use crate::xml::{Fields, Value};
+use crate::xml::{FieldsRef, MAX_FIELDS, Value, ValueRef};
 
 /// Leftover elements of a typed event, in document order.
 pub type Extra = Vec<(String, Value)>;
@@ -12,37 +14,58 @@ pub type Extra = Vec<(String, Value)>;
 #[derive(Debug)]
 pub(crate) struct NotTyped;
 
-/// Takes named elements out of [`Fields`], remembering which were used.
+/// One bit per element of a document (the reader refuses more than [`MAX_FIELDS`]).
+const USED_WORDS: usize = MAX_FIELDS.div_ceil(64);
+
+/// Takes named elements out of [`FieldsRef`], remembering which were used.
 pub(crate) struct Picker<'a> {
-    fields: &'a Fields,
-    used: Vec<bool>,
+    fields: &'a [(&'a str, ValueRef<'a>)],
+    used: [u64; USED_WORDS],
 }
 
 impl<'a> Picker<'a> {
-    pub(crate) fn new(fields: &'a Fields) -> Self {
+    pub(crate) fn new(fields: &'a FieldsRef<'a>) -> Self {
         Picker {
-            fields,
-            used: vec![false; fields.0.len()],
+            fields: &fields.0,
+            used: [0; USED_WORDS],
         }
     }
 
     fn position(&self, name: &str) -> Option<usize> {
-        self.fields.0.iter().position(|(n, _)| n == name)
+        self.fields.iter().position(|(n, _)| *n == name)
+    }
+
+    fn mark(&mut self, i: usize) {
+        if let Some(word) = self.used.get_mut(i / 64) {
+            *word |= 1 << (i % 64);
+        }
+    }
+
+    fn is_used(&self, i: usize) -> bool {
+        self.used
+            .get(i / 64)
+            .is_some_and(|word| word & (1 << (i % 64)) != 0)
     }
 
     /// The value of `name`, marked as used.
-    pub(crate) fn value(&mut self, name: &str) -> Option<&'a Value> {
+    fn value(&mut self, name: &str) -> Option<&'a ValueRef<'a>> {
         let i = self.position(name)?;
-        self.used[i] = true;
-        Some(&self.fields.0[i].1)
+        self.mark(i);
+        self.fields.get(i).map(|(_, v)| v)
+    }
+
+    /// The text of `name`, marked as used, without copying it; `None` when it is missing or a
+    /// list. For the discriminators (`Event`, `ChangeType`), which only select the type.
+    pub(crate) fn discriminator(&mut self, name: &str) -> Option<&'a str> {
+        self.value(name)?.as_text()
     }
 
     /// Optional text; an element that holds a list is not text (the event becomes unknown).
     pub(crate) fn text(&mut self, name: &str) -> Result<Option<String>, NotTyped> {
         match self.value(name) {
             None => Ok(None),
-            Some(Value::Text(t)) => Ok(Some(t.clone())),
-            Some(Value::List(_)) => Err(NotTyped),
+            Some(ValueRef::Text(t)) => Ok(Some(t.as_ref().to_owned())),
+            Some(ValueRef::List(_)) => Err(NotTyped),
         }
     }
 
@@ -53,10 +76,11 @@ impl<'a> Picker<'a> {
 
     /// Optional integer; empty text counts as absent, anything else non-numeric is an error.
     pub(crate) fn number(&mut self, name: &str) -> Result<Option<i64>, NotTyped> {
-        match self.text(name)? {
+        match self.value(name) {
             None => Ok(None),
-            Some(t) if t.is_empty() => Ok(None),
-            Some(t) => t.parse().map(Some).map_err(|_| NotTyped),
+            Some(ValueRef::Text(t)) if t.is_empty() => Ok(None),
+            Some(ValueRef::Text(t)) => t.parse().map(Some).map_err(|_| NotTyped),
+            Some(ValueRef::List(_)) => Err(NotTyped),
         }
     }
 
@@ -65,12 +89,12 @@ impl<'a> Picker<'a> {
     /// extras, as text, instead of making the event unknown.
     pub(crate) fn number_or_extra(&mut self, name: &str) -> Option<i64> {
         let i = self.position(name)?;
-        let Value::Text(text) = &self.fields.0[i].1 else {
+        let Some((_, ValueRef::Text(text))) = self.fields.get(i) else {
             return None;
         };
         let parsed = text.trim().parse().ok();
         if parsed.is_some() || text.trim().is_empty() {
-            self.used[i] = true;
+            self.mark(i);
         }
         parsed
     }
@@ -78,20 +102,19 @@ impl<'a> Picker<'a> {
     /// A list from repeated children (`<Item>`) or the legacy comma-joined text.
     pub(crate) fn list(&mut self, name: &str) -> Option<Vec<String>> {
         match self.value(name)? {
-            Value::List(items) => Some(items.clone()),
-            Value::Text(t) if t.is_empty() => Some(Vec::new()),
-            Value::Text(t) => Some(t.split(',').map(|s| s.trim().to_owned()).collect()),
+            ValueRef::List(items) => Some(items.iter().map(|i| i.as_ref().to_owned()).collect()),
+            ValueRef::Text(t) if t.is_empty() => Some(Vec::new()),
+            ValueRef::Text(t) => Some(t.split(',').map(|s| s.trim().to_owned()).collect()),
         }
     }
 
     /// Everything not taken.
     pub(crate) fn rest(self) -> Extra {
         self.fields
-            .0
             .iter()
-            .zip(self.used)
-            .filter(|(_, used)| !used)
-            .map(|(field, _)| field.clone())
+            .enumerate()
+            .filter(|(i, _)| !self.is_used(*i))
+            .map(|(_, (name, value))| ((*name).to_owned(), value.to_value()))
             .collect()
     }
 }

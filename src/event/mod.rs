@@ -67,44 +67,44 @@ impl Event {
     /// Only when the bytes are not acceptable XML (see [`XmlError`]); a well-formed document of
     /// a kind this version does not know is `Ok(Event::Unknown)`.
     pub fn parse(plaintext: &str) -> Result<Event, ParseError> {
-        let fields = xml::parse(plaintext.as_bytes())?;
-        Ok(Self::typed(&fields).unwrap_or_else(|| {
-            Event::Unknown(Box::new(UnknownEvent::new(plaintext.to_owned(), fields)))
-        }))
+        // A `&str` is UTF-8 already; the fields borrow from it until an event keeps them.
+        let fields = xml::parse_str(plaintext)?;
+        Ok(match Self::typed(&fields) {
+            Some(event) => event,
+            None => Event::Unknown(Box::new(UnknownEvent::new(
+                plaintext.to_owned(),
+                fields.into_owned(),
+            ))),
+        })
     }
 
-    fn typed(fields: &xml::Fields) -> Option<Event> {
+    fn typed(fields: &xml::FieldsRef<'_>) -> Option<Event> {
         // A repeated element has no single typed value: keep such documents whole as unknown.
-        let mut names: Vec<&str> = fields.0.iter().map(|(n, _)| n.as_str()).collect();
-        names.sort_unstable();
-        if names.windows(2).any(|w| w[0] == w[1]) {
+        if has_repeated_name(&fields.0) {
             return None;
         }
-        let event = fields.text("Event")?;
-        let change = fields.text("ChangeType")?;
         let mut p = Picker::new(fields);
-        // Mark the discriminators as used so they do not reappear among the extras.
-        p.value("Event");
-        p.value("ChangeType");
+        // Taking the discriminators marks them used, so they do not reappear among the extras.
+        let event = p.discriminator("Event")?;
+        let change = p.discriminator("ChangeType")?;
+        // The family first: a kind without a type goes back untouched, before any copying.
+        let family = match event {
+            CHANGE_EXTERNAL_CONTACT => Family::Contact(ContactChange::parse(change)?),
+            CHANGE_EXTERNAL_CHAT => Family::Chat(ChatChange::parse(change)?),
+            CHANGE_EXTERNAL_TAG => Family::Tag(TagChange::parse(change)?),
+            CUSTOMER_ACQUISITION => Family::Acquisition(AcquisitionChange::parse(change)?),
+            _ => return None,
+        };
         let header = Header::take(&mut p).ok()?;
-        let typed = match event {
-            CHANGE_EXTERNAL_CONTACT => {
-                let change = ContactChange::parse(change)?;
+        let typed = match family {
+            Family::Contact(change) => {
                 Event::Contact(Box::new(ContactEvent::take(header, change, p).ok()?))
             }
-            CHANGE_EXTERNAL_CHAT => {
-                let change = ChatChange::parse(change)?;
-                Event::Chat(Box::new(ChatEvent::take(header, change, p).ok()?))
-            }
-            CHANGE_EXTERNAL_TAG => {
-                let change = TagChange::parse(change)?;
-                Event::Tag(Box::new(TagEvent::take(header, change, p).ok()?))
-            }
-            CUSTOMER_ACQUISITION => {
-                let change = AcquisitionChange::parse(change)?;
+            Family::Chat(change) => Event::Chat(Box::new(ChatEvent::take(header, change, p).ok()?)),
+            Family::Tag(change) => Event::Tag(Box::new(TagEvent::take(header, change, p).ok()?)),
+            Family::Acquisition(change) => {
                 Event::Acquisition(Box::new(AcquisitionEvent::take(header, change, p).ok()?))
             }
-            _ => return None,
         };
         Some(typed)
     }
@@ -219,6 +219,29 @@ impl Event {
         }
         serde_json::Value::Object(out.0)
     }
+}
+
+/// A typed family and its change, known before the header is taken.
+enum Family {
+    Contact(ContactChange),
+    Chat(ChatChange),
+    Tag(TagChange),
+    Acquisition(AcquisitionChange),
+}
+
+/// Whether two elements share a name. Callback documents have a dozen elements: comparing each
+/// with those before it costs less than sorting a copy of the names, which long documents do.
+fn has_repeated_name<T>(fields: &[(&str, T)]) -> bool {
+    const PAIRWISE_UP_TO: usize = 32;
+    if fields.len() <= PAIRWISE_UP_TO {
+        return fields
+            .iter()
+            .enumerate()
+            .any(|(i, (name, _))| fields[..i].iter().any(|(other, _)| other == name));
+    }
+    let mut names: Vec<&str> = fields.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    names.windows(2).any(|w| w[0] == w[1])
 }
 
 impl serde::Serialize for Event {
