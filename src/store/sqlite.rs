@@ -116,6 +116,9 @@ impl SqliteInbox {
         let level = if options.full_sync { "FULL" } else { "NORMAL" };
         conn.pragma_update(None, "synchronous", level)?;
         schema::migrate(&conn)?;
+        // After the migration, which turns the checks off while it rebuilds tables: a purged
+        // event's deliveries go with it (`ON DELETE CASCADE`).
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         let recent = RecentKeys::start(&conn)?;
         let reader = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
@@ -978,6 +981,21 @@ mod tests {
             inbox.append(retried).await.unwrap(),
             Appended::New { .. }
         ));
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_enforces_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        drop(SqliteInbox::open(&path).unwrap());
+        // Opened again at the current version: no migration runs this time (and a system
+        // SQLite, unlike the bundled one, starts with the checks off).
+        let inbox = SqliteInbox::open(&path).unwrap();
+        let checks: i64 = inbox
+            .write(|conn, _| Ok(conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(checks, 1, "foreign keys are enforced");
     }
 
     #[tokio::test]

@@ -75,7 +75,16 @@ impl RecentKeys {
             data_version: i64::MIN,
             ..RecentKeys::default()
         };
-        recent.sweep(conn)?;
+        // Only a store with unswept events is written to (a CLI command reading a store
+        // takes no write lock).
+        let unswept = conn
+            .prepare("SELECT 1 FROM events WHERE id > ?1 LIMIT 1")?
+            .exists([swept])?;
+        if unswept {
+            recent.sweep(conn)?;
+        } else {
+            recent.data_version = data_version(conn)?;
+        }
         Ok(recent)
     }
 
