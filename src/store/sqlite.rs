@@ -3,12 +3,11 @@
 //! Writes run on one writer thread that owns the write connection. It takes every operation
 //! queued at that moment and runs them in one transaction (group commit), each inside its own
 //! savepoint (an append instead undoes its own failure), and answers each caller only once that
-//! transaction is durable. Under load one
-//! fsync covers many callbacks; when idle a lone callback commits alone. If the transaction
-//! cannot begin (another process holds the write lock past `busy_timeout`) or cannot commit,
-//! every operation of the batch fails and nothing of it is written — no operation ever runs
-//! outside the transaction. Reads (`get`, `list`, `stats`, `ping`) use their own connection, so
-//! they never queue behind intake.
+//! transaction is durable. Under load one fsync covers many callbacks; when idle a lone callback
+//! commits alone. If the transaction cannot begin (another process holds the write lock past
+//! `busy_timeout`) or cannot commit, every operation of the batch fails and nothing of it is
+//! written — no operation ever runs outside the transaction. Reads (`get`, `list`, `stats`,
+//! `ping`) use their own connection, so they never queue behind intake.
 //!
 //! A retry is recognised by its dedup key: the keys of the newest events are held by the writer
 //! in memory and swept into an index table in sorted batches ([`dedup`]), since a unique index
@@ -304,8 +303,9 @@ fn writer(conn: Connection, mut recent: RecentKeys, queue: mpsc::Receiver<Box<dy
 }
 
 /// Run `batch` in one transaction, each job in its own savepoint — unless it undoes its own
-/// failures (appends), or is alone (if it fails, its whole transaction is rolled back). `Ok` when the transaction committed (or a lone
-/// job's failure was rolled back: it reports its own error).
+/// failure (appends), or is alone (if it fails, its whole transaction is rolled back). `Ok` when
+/// the transaction committed, or when a lone job's failure was rolled back (it reports its own
+/// error).
 fn commit_batch(
     conn: &Connection,
     recent: &mut RecentKeys,
@@ -317,19 +317,15 @@ fn commit_batch(
         return Err(e);
     }
     let alone = batch.len() == 1;
-    let mut roll_back = false;
+    let mut lone_failed = false;
     for job in batch.iter_mut() {
         // A failed statement (disk full, I/O error) may have ended the transaction; what is
         // left of the batch must not run in autocommit mode.
         if conn.is_autocommit() {
             break;
         }
-        if alone {
-            roll_back = !job.run(conn, recent);
-            continue;
-        }
-        if job.undoes_itself() {
-            job.run(conn, recent);
+        if alone || job.undoes_itself() {
+            lone_failed = !job.run(conn, recent) && alone;
             continue;
         }
         if run_cached(conn, "SAVEPOINT job").is_err() {
@@ -342,23 +338,23 @@ fn commit_batch(
             let _ = run_cached(conn, "RELEASE job");
         }
     }
-    let committed = if conn.is_autocommit() {
-        Err(StoreError("the transaction was rolled back".into()))
-    } else if roll_back {
+    if conn.is_autocommit() {
+        recent.rollback();
+        return Err(StoreError("the transaction was rolled back".into()));
+    }
+    if lone_failed {
         let _ = conn.execute_batch("ROLLBACK");
         recent.rollback();
         return Ok(());
+    }
+    let committed = run_cached(conn, "COMMIT");
+    if committed.is_ok() {
+        recent.commit();
     } else {
-        run_cached(conn, "COMMIT")
-    };
-    match committed {
-        Ok(()) => recent.commit(),
-        Err(_) => {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            recent.rollback();
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
+        recent.rollback();
     }
     committed
 }
