@@ -38,6 +38,10 @@
 //! assert!(!err.is_transient());
 //! # }
 //! ```
+//!
+//! For tests on PostgreSQL, [`postgres::TestDatabase`] gives each test a database of its own.
+
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -17,7 +17,6 @@ use common::*;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinSet;
-use tokio_postgres::NoTls;
 use wecom_callback::store::{EventFilter, Inbox, PostgresInbox, Status};
 use wecom_callback::{Context, Event, Handler, HandlerResult, Running, Service};
 use wiremock::matchers::{method, path};
@@ -25,126 +24,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 // --- a database per test ---------------------------------------------------------------------
 
-/// The server the tests use, and the database to connect to for creating others.
-fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// `url` with its host and port replaced (`127.0.0.1:port`) and its database name `db`.
-fn url_to(url: &str, port: Option<u16>, db: &str) -> String {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let rest = &base[scheme_end..];
-    let authority = rest.split('/').next().unwrap_or("");
-    let (userinfo, host) = match authority.rsplit_once('@') {
-        Some((user, host)) => (format!("{user}@"), host.to_owned()),
-        None => (String::new(), authority.to_owned()),
-    };
-    let host = match port {
-        Some(port) => format!("127.0.0.1:{port}"),
-        None => host,
-    };
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    format!("{}{userinfo}{host}/{db}{query}", &base[..scheme_end])
-}
-
-/// Host and port of the server, for the proxy.
-fn server_addr() -> String {
-    let config: tokio_postgres::Config = server_url().parse().expect("DATABASE_URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        _ => "127.0.0.1".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}")
-}
+use wecom_callback::testing::postgres::{TestDatabase as TestDb, server_address};
 
 fn unix_seconds() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-async fn admin() -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(&server_url(), NoTls)
-        .await
-        .expect("a PostgreSQL server for the tests (set DATABASE_URL)");
-    tokio::spawn(connection);
-    client
-}
-
-/// A database of its own for one test, dropped with the guard (even when the test fails);
-/// leftovers of killed runs are dropped once an hour old.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    async fn create() -> TestDb {
-        let client = admin().await;
-        let old = client
-            .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'wecom\\_test\\_%'",
-                &[],
-            )
-            .await
-            .expect("list test databases");
-        for row in old {
-            let name: String = row.get(0);
-            let born = name
-                .split('_')
-                .nth(2)
-                .and_then(|s| s.parse::<u64>().ok())
-                .unwrap_or(0);
-            if born + 3600 < unix_seconds() {
-                let _ = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            }
-        }
-        let name = format!(
-            "wecom_test_{}_{:016x}",
-            unix_seconds(),
-            rand::random::<u64>()
-        );
-        client
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create a test database");
-        TestDb { name }
-    }
-
-    /// Its URL, directly or through a proxy on `port`.
-    fn url(&self, port: Option<u16>) -> String {
-        url_to(&server_url(), port, &self.name)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                let _ = admin()
-                    .await
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-            });
-        });
-        let _ = dropped.join();
-    }
 }
 
 // --- instances ---------------------------------------------------------------------------------
@@ -179,7 +65,7 @@ fn new_customer(external: &str, code: &str, n: usize) -> String {
 
 /// An inbox on the test database, to look at what the instances stored.
 async fn inspect(db: &TestDb) -> PostgresInbox {
-    let config = pg_config(&db.url(None), "", "");
+    let config = pg_config(&db.url(), "", "");
     PostgresInbox::connect(&config.store)
         .await
         .expect("connect to the test database")
@@ -206,8 +92,8 @@ async fn retries_at_both_instances_are_handled_once() {
     let db = TestDb::create().await;
     let recorder = Recorder::default();
     let handler: Arc<dyn Handler> = Arc::new(recorder.clone());
-    let a = start(pg_config(&db.url(None), "", ""), Some(handler.clone())).await;
-    let b = start(pg_config(&db.url(None), "", ""), Some(handler)).await;
+    let a = start(pg_config(&db.url(), "", ""), Some(handler.clone())).await;
+    let b = start(pg_config(&db.url(), "", ""), Some(handler)).await;
     let (base_a, base_b) = (base(&a), base(&b));
     let client = reqwest::Client::new();
 
@@ -259,8 +145,8 @@ async fn one_gettoken_for_all_instances() {
         .await;
     let top = format!("[api]\nbase_url = \"{}\"", api.uri());
     let extra = "secret = \"app-secret\"\n[apps.welcome]\ntext = \"你好\"";
-    let a = start(pg_config(&db.url(None), &top, extra), None).await;
-    let b = start(pg_config(&db.url(None), &top, extra), None).await;
+    let a = start(pg_config(&db.url(), &top, extra), None).await;
+    let b = start(pg_config(&db.url(), &top, extra), None).await;
     let (base_a, base_b) = (base(&a), base(&b));
     let client = reqwest::Client::new();
 
@@ -340,8 +226,8 @@ async fn a_customer_keeps_arrival_order_across_instances() {
     let db = TestDb::create().await;
     let slow = Slow::default();
     let handler: Arc<dyn Handler> = Arc::new(slow.clone());
-    let a = start(pg_config(&db.url(None), "", ""), Some(handler.clone())).await;
-    let b = start(pg_config(&db.url(None), "", ""), Some(handler)).await;
+    let a = start(pg_config(&db.url(), "", ""), Some(handler.clone())).await;
+    let b = start(pg_config(&db.url(), "", ""), Some(handler)).await;
     let bases = [base(&a), base(&b)];
     let client = reqwest::Client::new();
 
@@ -429,7 +315,7 @@ token = "{TOKEN}"
 encoding_aes_key = "{AES_KEY}"
 {forward}
 "#,
-            url = db.url(None),
+            url = db.url(),
         ),
     )
     .unwrap();
@@ -437,7 +323,7 @@ encoding_aes_key = "{AES_KEY}"
     let mut killed = spawn_binary(&config_path, &log);
     let killed_base = format!("http://127.0.0.1:{port}");
     wait_healthy(&killed_base).await;
-    let survivor = start(pg_config(&db.url(None), "", &forward), None).await;
+    let survivor = start(pg_config(&db.url(), "", &forward), None).await;
 
     let client = reqwest::Client::new();
     let total = 8;
@@ -571,10 +457,10 @@ impl Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_costs_fast_503s_and_nothing_acknowledged() {
     let db = TestDb::create().await;
-    let proxy = Proxy::start(server_addr()).await;
+    let proxy = Proxy::start(server_address()).await;
     let recorder = Recorder::default();
     let handler: Arc<dyn Handler> = Arc::new(recorder.clone());
-    let url = db.url(Some(proxy.port));
+    let url = db.url_via(proxy.port);
     let a = start(pg_config(&url, "", ""), Some(handler.clone())).await;
     let b = start(pg_config(&url, "", ""), Some(handler)).await;
     let bases = [base(&a), base(&b)];

@@ -4,10 +4,12 @@
 //! - `throughput`: distinct, validly sealed callbacks driven by `wrk` (one thread, 32
 //!   connections) at a bare actix-web endpoint and at `wecom-callback serve` with each store —
 //!   SQLite `full` (the default config, `info` logging), SQLite `normal`, memory, and PostgreSQL
-//!   when `LOAD_DATABASE_URL` is set; with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
+//!   (a fresh database on the server of `DATABASE_URL`, by default the local one; skipped when
+//!   it cannot be reached); with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
 //!   binary's SQLite figures side by side. Every target gets three runs, interleaved; the table
 //!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
-//!   server CPU per callback and peak RSS. Ratios are refused when the bare endpoint is not at
+//!   server CPU per callback (and for PostgreSQL on this machine, the database server's CPU per
+//!   callback) and peak RSS. Ratios are refused when the bare endpoint is not at
 //!   least 3× the SQLite target: then the generator, not the service, is the limit.
 //! - `steady`: 1,000 callbacks/s for 5 s to the default config: ack p50/p99 and peak RSS.
 //! - `flood`: the same with 200 clients hammering `/healthz` and `/metrics`: ack p99 with and
@@ -40,6 +42,7 @@ use std::time::Duration;
 
 use steady::percentile;
 use targets::Target;
+use wecom_callback::testing::postgres::{TestDatabase, server_address};
 
 const ROUNDS: usize = 3;
 const CONNECTIONS: usize = 32;
@@ -146,9 +149,22 @@ async fn throughput(dir: &Path) {
     ] {
         targets.push(targets::serve(&ours, dir, name, store, "", "info").await);
     }
-    if let Ok(url) = std::env::var("LOAD_DATABASE_URL") {
-        let store = format!("backend = \"postgres\"\nurl = \"{url}\"");
-        targets.push(targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await);
+    // A fresh database: the same sealed callbacks in one kept from an earlier run would all be
+    // duplicates.
+    let database = match TestDatabase::try_create().await {
+        Ok(db) => Some(db),
+        Err(e) => {
+            println!("throughput: no PostgreSQL target — {e}");
+            None
+        }
+    };
+    if let Some(db) = &database {
+        let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
+        let mut target = targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await;
+        let server = server_address();
+        target.local_database =
+            server.starts_with("127.0.0.1:") || server.starts_with("localhost:");
+        targets.push(target);
     }
     if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
         let baseline = PathBuf::from(baseline);
@@ -159,22 +175,27 @@ async fn throughput(dir: &Path) {
             targets.push(targets::serve(&baseline, dir, name, store, "", "info").await);
         }
     }
-    let mut runs: Vec<Vec<(wrk::Report, f64)>> = targets.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<(wrk::Report, f64, Option<f64>)>> =
+        targets.iter().map(|_| Vec::new()).collect();
     for (round, file) in files.iter().enumerate() {
         for (i, target) in targets.iter().enumerate() {
-            let before = target.cpu_seconds();
+            let (before, database_before) = (target.cpu_seconds(), target.database_cpu_seconds());
             let report = wrk::run(dir, &target.url(), file, seconds, CONNECTIONS);
             let cpu = target.cpu_seconds() - before;
+            let database = target
+                .database_cpu_seconds()
+                .zip(database_before)
+                .map(|(after, before)| after - before);
             println!(
                 "  round {}: {:<30} {:>9.0}/s",
                 round + 1,
                 target.name,
                 report.per_second
             );
-            runs[i].push((report, cpu));
+            runs[i].push((report, cpu, database));
         }
     }
-    let medians: Vec<(wrk::Report, f64)> = runs
+    let medians: Vec<(wrk::Report, f64, Option<f64>)> = runs
         .into_iter()
         .map(|mut r| {
             r.sort_by(|a, b| a.0.per_second.total_cmp(&b.0.per_second));
@@ -185,22 +206,27 @@ async fn throughput(dir: &Path) {
     let sqlite = medians[1].0.per_second;
     let honest = bare >= 3.0 * sqlite;
     println!(
-        "\n| target | callbacks/s | vs bare | ack p50 | ack p99 | server CPU per callback | peak RSS | failed |"
+        "\n| target | callbacks/s | vs bare | ack p50 | ack p99 | server CPU per callback | database CPU per callback | peak RSS | failed |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for ((report, cpu), target) in medians.iter().zip(&targets) {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for ((report, cpu, database), target) in medians.iter().zip(&targets) {
         let ratio = if honest {
             format!("{:.2}×", report.per_second / bare)
         } else {
             "–".to_owned()
         };
+        let per_callback = |seconds: f64| seconds * 1e6 / report.requests.max(1) as f64;
+        let database = database.map_or_else(
+            || "–".to_owned(),
+            |seconds| format!("{:.1} µs", per_callback(seconds)),
+        );
         println!(
-            "| {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} MiB | {} |",
+            "| {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {:.1} µs | {database} | {:.1} MiB | {} |",
             target.name,
             report.per_second,
             ms(report.p50),
             ms(report.p99),
-            cpu * 1e6 / report.requests.max(1) as f64,
+            per_callback(*cpu),
             target.peak_rss_mib(),
             report.failed
         );

@@ -13,6 +13,8 @@ pub struct Target {
     pub name: String,
     pub child: Child,
     pub base: String,
+    /// Stores into the PostgreSQL server on this machine, whose CPU time is counted too.
+    pub local_database: bool,
 }
 
 impl Target {
@@ -23,6 +25,12 @@ impl Target {
     /// CPU time (user + system) used so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds(self.child.id()).unwrap_or_default()
+    }
+
+    /// CPU time used so far by the PostgreSQL server on this machine (every `postgres`
+    /// process), in seconds; `None` unless this target stores there.
+    pub fn database_cpu_seconds(&self) -> Option<f64> {
+        self.local_database.then(postgres_cpu_seconds)
     }
 
     /// Peak resident memory so far, in MiB.
@@ -47,6 +55,22 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// CPU time of every process named `postgres` (the server and its backends), in seconds.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .filter_map(cpu_seconds)
+        .sum()
 }
 
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -113,6 +137,7 @@ encoding_aes_key = "{AES_KEY}"
         name: name.to_owned(),
         child,
         base: format!("http://127.0.0.1:{port}"),
+        local_database: false,
     };
     wait_healthy(&target.base, "/healthz").await;
     target
@@ -130,6 +155,7 @@ pub async fn bare() -> Target {
         name: "bare actix-web".into(),
         child,
         base: format!("http://127.0.0.1:{port}"),
+        local_database: false,
     };
     wait_healthy(&target.base, "/callback/contacts").await;
     target

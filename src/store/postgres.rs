@@ -231,7 +231,4 @@ impl Inbox for PostgresInbox {
 }
 
 #[cfg(test)]
-pub(crate) mod testdb;
-
-#[cfg(test)]
 mod tests;

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::testdb::TestDb;
 use super::*;
 use crate::api::token::{AccessToken, CachedToken, TokenStore};
 use crate::config::{Secret, StoreConfig};
 use crate::store::contract;
+use crate::testing::postgres::TestDatabase as TestDb;
 
 fn store_config(db: &TestDb) -> StoreConfig {
     StoreConfig {
-        url: Some(Secret::new(db.url.clone())),
+        url: Some(Secret::new(db.url())),
         ..StoreConfig::default()
     }
 }
@@ -182,7 +182,7 @@ async fn the_token_is_shared_and_replaced_only_when_stale() {
 async fn appends_wait_for_their_lane() {
     let db = TestDb::create().await;
     let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
-    let (other, connection) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+    let (other, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
