@@ -248,9 +248,14 @@ fn read_full(text: &str) -> Result<FieldsRef<'_>, XmlError> {
                     ));
                 }
                 2 => {
-                    if let Some((_, value)) = current.as_mut() {
+                    if let Some((name, value)) = current.as_mut() {
                         match value {
                             ValueRef::List(items) => items.push(Cow::Borrowed("")),
+                            ValueRef::Text(t) if !t.trim().is_empty() => {
+                                return Err(XmlError::Malformed(format!(
+                                    "element {name} mixes text and elements"
+                                )));
+                            }
                             ValueRef::Text(_) => {
                                 *value = ValueRef::List(vec![Cow::Borrowed("")]);
                             }
@@ -438,6 +443,28 @@ mod tests {
         );
         let plain = parse_str("<xml><A><![CDATA[x]]></A><B> y </B></xml>").unwrap();
         assert!(plain.0.iter().all(|(_, v)| borrowed(v)));
+    }
+
+    /// Text beside child elements is refused whichever comes first and however the child is
+    /// written, rather than one of them being dropped.
+    #[test]
+    fn text_mixed_with_elements_is_refused() {
+        for mixed in [
+            "<xml><A>text<B/></A></xml>",
+            "<xml><A>text<B>x</B></A></xml>",
+            "<xml><A><B/>text</A></xml>",
+            "<xml><A><B>x</B>text</A></xml>",
+        ] {
+            assert_eq!(
+                parse_str(mixed).map(FieldsRef::into_owned),
+                Err(XmlError::Malformed(
+                    "element A mixes text and elements".into()
+                )),
+                "{mixed}"
+            );
+        }
+        let spaced = parse_str("<xml><A> <B/> </A></xml>").unwrap().into_owned();
+        assert_eq!(spaced.get("A"), Some(&Value::List(vec![String::new()])));
     }
 
     #[test]
