@@ -8,6 +8,12 @@
 //! into the `dedup` table in one statement: their CreateTimes are recent, so they land together
 //! at the end of its index — a few pages for thousands of events.
 //!
+//! A new event's key sorts after every key already in `dedup` (its CreateTime is the newest), so
+//! the writer keeps each app's largest key there and looks a key up only when it is not above
+//! it — for retries and late events, not for every event; a lookup at a random place of a large
+//! index is a page read. (Every key that a sweep writes after the largest key was read is held
+//! in memory until this writer's own sweep, which raises it.)
+//!
 //! `dedup_swept` holds the last event id swept: every event up to it is in `dedup`, every later
 //! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
 //! memory are indexed again), and when another process (`replay`, a CLI command) has written,
@@ -58,6 +64,9 @@ pub(super) struct RecentKeys {
     seen_at_begin: i64,
     /// `PRAGMA data_version` after our last look: it changes when another connection commits.
     data_version: i64,
+    /// Each app's largest key in `dedup` (`None`: it has none), read at the first lookup and
+    /// raised by every sweep: a key above it is not there.
+    indexed_max: HashMap<Arc<str>, Option<Vec<u8>>>,
 }
 
 impl RecentKeys {
@@ -159,10 +168,34 @@ impl RecentKeys {
             }
             self.keys.remove(&held);
         }
+        if !self.may_be_indexed(conn, app, key)? {
+            return Ok(None);
+        }
         Ok(conn
             .prepare_cached("SELECT event_id FROM dedup WHERE app = ?1 AND key = ?2")?
             .query_row(params![&**app, &key[..]], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Whether `key` may be in `dedup`: not when it sorts after the app's largest key there.
+    fn may_be_indexed(
+        &mut self,
+        conn: &Connection,
+        app: &Arc<str>,
+        key: &[u8; 32],
+    ) -> Result<bool, StoreError> {
+        let largest = match self.indexed_max.get(app) {
+            Some(largest) => largest,
+            None => {
+                let largest: Option<Vec<u8>> = conn
+                    .prepare_cached("SELECT max(key) FROM dedup WHERE app = ?1")?
+                    .query_row([&**app], |r| r.get(0))?;
+                self.indexed_max.entry(app.clone()).or_insert(largest)
+            }
+        };
+        Ok(largest
+            .as_deref()
+            .is_some_and(|largest| &key[..] <= largest))
     }
 
     /// The event just inserted as `id` is stored under `key` (kept if the transaction commits).
@@ -185,6 +218,13 @@ impl RecentKeys {
         let committed = written.and_then(|()| Ok(conn.execute_batch("COMMIT")?));
         match committed {
             Ok(()) => {
+                for (app, key) in self.keys.keys() {
+                    if let Some(largest) = self.indexed_max.get_mut(app)
+                        && largest.as_deref().is_none_or(|largest| &key[..] > largest)
+                    {
+                        *largest = Some(key.to_vec());
+                    }
+                }
                 self.keys.clear();
                 self.tentative.clear();
                 Ok(())
@@ -309,6 +349,81 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 0, "the index row goes with its event");
         new_id(id_of(&inbox, "<xml>held</xml>").await);
+    }
+
+    /// Keys above the largest indexed one skip the index; below it, and swept by another
+    /// process after the largest was read, they are still recognised.
+    #[tokio::test]
+    async fn retries_are_recognised_around_the_largest_indexed_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        let texts: Vec<String> = (0..40).map(|i| format!("<xml>{i}</xml>")).collect();
+        let mut ids = Vec::new();
+        {
+            let inbox = SqliteInbox::open(&path).unwrap();
+            for text in &texts[..20] {
+                ids.push(new_id(id_of(&inbox, text).await));
+            }
+        }
+        // Swept at this start: every retry is found in the index, new events are new.
+        let serve = SqliteInbox::open(&path).unwrap();
+        for (text, id) in texts[..20].iter().zip(&ids) {
+            assert_eq!(
+                id_of(&serve, text).await,
+                Appended::Duplicate(*id),
+                "{text}"
+            );
+        }
+        for text in &texts[20..30] {
+            ids.push(new_id(id_of(&serve, text).await));
+        }
+        // Another process appends, and a third one sweeps it into the index.
+        {
+            let replay = SqliteInbox::open(&path).unwrap();
+            for text in &texts[30..] {
+                ids.push(new_id(id_of(&replay, text).await));
+            }
+        }
+        drop(SqliteInbox::open(&path).unwrap());
+        for (text, id) in texts.iter().zip(&ids) {
+            assert_eq!(
+                id_of(&serve, text).await,
+                Appended::Duplicate(*id),
+                "{text}"
+            );
+        }
+    }
+
+    /// A sweep raises the largest indexed key it read before: what it swept is still found.
+    #[test]
+    fn a_sweep_keeps_its_keys_findable() {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&conn).unwrap();
+        let mut recent = RecentKeys::start(&conn).unwrap();
+        let app = "a".into();
+        let (low, high) = ([1u8; 32], [9u8; 32]);
+        assert_eq!(
+            recent.find(&conn, &app, &low).unwrap(),
+            None,
+            "nothing indexed"
+        );
+        let mut ids = Vec::new();
+        for key in [low, high] {
+            conn.execute(
+                "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
+                 VALUES ('a', ?1, 'k', '<xml/>', 1)",
+                [&key[..]],
+            )
+            .unwrap();
+            ids.push(conn.last_insert_rowid());
+            recent.remember(&app, &key, conn.last_insert_rowid());
+        }
+        recent.sweep(&conn).unwrap();
+        assert!(!recent.holds_any());
+        assert_eq!(recent.find(&conn, &app, &low).unwrap(), Some(ids[0]));
+        assert_eq!(recent.find(&conn, &app, &high).unwrap(), Some(ids[1]));
+        assert_eq!(recent.find(&conn, &app, &[5u8; 32]).unwrap(), None);
+        assert_eq!(recent.find(&conn, &app, &[10u8; 32]).unwrap(), None);
     }
 
     #[test]
