@@ -239,6 +239,9 @@ async fn throughput(dir: &Path) {
         );
     }
     println!("(median of {ROUNDS} interleaved runs of {seconds} s, wrk -t1 -c{CONNECTIONS})\n");
+    // The services stop before their database is dropped.
+    drop(targets);
+    drop(database);
 }
 
 async fn steady_rate(dir: &Path, flood: bool) {
