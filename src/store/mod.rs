@@ -24,6 +24,7 @@
 
 mod memory;
 mod postgres;
+mod reply;
 mod sqlite;
 
 pub use memory::MemoryInbox;

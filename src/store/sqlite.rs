@@ -37,6 +37,8 @@ use tokio::sync::oneshot;
 
 use dedup::RecentKeys;
 
+use super::reply::{Caller, Outbox};
+
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, Inbox, LANE_WAIT, LeaseBatch,
     Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError, StoredEvent,
@@ -175,6 +177,7 @@ async fn queue<T: Send + 'static>(
         undoes_itself,
         result: None,
         reply: tx,
+        caller: Caller::here(),
     };
     jobs.send(Box::new(job))
         .map_err(|_| StoreError("inbox thread stopped".into()))?;
@@ -227,8 +230,8 @@ trait Job: Send {
     fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool;
     /// Whether a failed run leaves nothing behind by itself, so it needs no savepoint.
     fn undoes_itself(&self) -> bool;
-    /// Answer the caller once the transaction committed (or failed).
-    fn answer(self: Box<Self>, committed: Result<(), StoreError>);
+    /// Answer the caller (through `outbox`) once the transaction committed (or failed).
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>, outbox: &mut Outbox);
 }
 
 struct Call<T, F> {
@@ -236,9 +239,10 @@ struct Call<T, F> {
     undoes_itself: bool,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
+    caller: Caller,
 }
 
-impl<T: Send, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send> Job
+impl<T: Send + 'static, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send> Job
     for Call<T, F>
 {
     fn abandoned(&self) -> bool {
@@ -256,14 +260,17 @@ impl<T: Send, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> +
         ok
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), StoreError>) {
+    fn answer(self: Box<Self>, committed: Result<(), StoreError>, outbox: &mut Outbox) {
         let result = match committed {
             Err(e) => Err(e),
             Ok(()) => self
                 .result
                 .unwrap_or_else(|| Err(StoreError("the transaction ended before this ran".into()))),
         };
-        let _ = self.reply.send(result);
+        let reply = self.reply;
+        outbox.answer(&self.caller, move || {
+            let _ = reply.send(result);
+        });
     }
 }
 
@@ -293,9 +300,11 @@ fn writer(conn: Connection, mut recent: RecentKeys, queue: mpsc::Receiver<Box<dy
             continue;
         }
         let committed = commit_batch(&conn, &mut recent, &mut batch);
+        let mut outbox = Outbox::default();
         for job in batch {
-            job.answer(committed.clone());
+            job.answer(committed.clone(), &mut outbox);
         }
+        outbox.send();
         if recent.sweep_due() {
             sweep(&conn, &mut recent);
         }

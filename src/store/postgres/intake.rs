@@ -29,6 +29,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::insert::{self, LOCK_LANES};
 use super::{Db, TxConn, announce, db_error, hash_key};
+use crate::store::reply::{Caller, Outbox};
 use crate::store::{Appended, NewEvent, StoreError};
 
 /// The most appends committed in one transaction.
@@ -55,6 +56,7 @@ const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) struct Append {
     event: NewEvent,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+    caller: Caller,
 }
 
 /// Queue `event` for the batcher and wait for its commit, at most `deadline`.
@@ -65,7 +67,11 @@ pub(super) async fn append(
 ) -> Result<Appended, StoreError> {
     let (reply, answer) = oneshot::channel();
     queue
-        .send(Append { event, reply })
+        .send(Append {
+            event,
+            reply,
+            caller: Caller::here(),
+        })
         .map_err(|_| StoreError("the PostgreSQL intake stopped".into()))?;
     match tokio::time::timeout(deadline, answer).await {
         Ok(Ok(result)) => result,
@@ -123,18 +129,26 @@ async fn run(db: &Db, owner: &str, batch: Vec<Append>) {
         Ok(conn) => commit(TxConn::new(conn), owner, &events).await,
         Err(e) => Err(e),
     };
+    let mut outbox = Outbox::default();
+    let mut answer = |append: Append, outcome: Result<Appended, StoreError>| {
+        let reply = append.reply;
+        outbox.answer(&append.caller, move || {
+            let _ = reply.send(outcome);
+        });
+    };
     match outcomes {
         Ok(outcomes) => {
             for (append, outcome) in batch.into_iter().zip(outcomes) {
-                let _ = append.reply.send(outcome);
+                answer(append, outcome);
             }
         }
         Err(e) => {
             for append in batch {
-                let _ = append.reply.send(Err(e.clone()));
+                answer(append, Err(e.clone()));
             }
         }
     }
+    outbox.send();
 }
 
 /// Events with a lane first, in arrival order; then the others by dedup key.
