@@ -56,9 +56,16 @@ impl Outbox {
         }
     }
 
-    /// Hand each runtime its answers, in one task each.
+    /// Hand each runtime its answers, in one task each (a lone answer directly: one wake
+    /// either way).
     pub(crate) fn send(self) {
-        for (_, runtime, answers) in self.workers {
+        for (_, runtime, mut answers) in self.workers {
+            if answers.len() == 1
+                && let Some(answer) = answers.pop()
+            {
+                answer();
+                continue;
+            }
             runtime.spawn(async move {
                 for answer in answers {
                     answer();
