@@ -43,8 +43,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use db::{
-    CHANNEL, Db, LOCK_CLASS, TxConn, announce, causes, db_error, describe, hash_key, pg_config,
-    pool,
+    CHANNEL, Db, LOCK_CLASS, StoreRuntime, TxConn, announce, causes, db_error, describe, hash_key,
+    pg_config, pool,
 };
 
 use super::{
@@ -74,8 +74,8 @@ pub struct PostgresInbox {
 
 impl PostgresInbox {
     /// Connect to the database of `[store]` (`url`, `pool_size`, `connect_timeout`,
-    /// `statement_timeout`), create or migrate its schema, and start the intake batcher on the
-    /// current Tokio runtime. Several instances may connect at once.
+    /// `statement_timeout`), create or migrate its schema, and start the store's own thread
+    /// (its connections and the intake batcher). Several instances may connect at once.
     ///
     /// # Errors
     /// When `url` is missing or malformed, the database cannot be reached, or the schema
@@ -86,8 +86,7 @@ impl PostgresInbox {
             .as_ref()
             .ok_or_else(|| StoreError("store.url is required for PostgreSQL".into()))?;
         let pg = pg_config(url.expose(), config)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| StoreError("PostgreSQL needs a Tokio runtime".into()))?;
+        let runtime = StoreRuntime::start()?;
         let db = Db {
             pool: pool(pg.clone(), config)?,
             runtime,

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::{Db, LOCK_CLASS, TxConn, db_error, hash_key};
+use super::{Db, LOCK_CLASS, StoreRuntime, TxConn, db_error, hash_key};
 use crate::api::TokenStoreError;
 use crate::api::token::{AccessToken, CachedToken, TokenLock, TokenStore};
 
@@ -49,7 +49,7 @@ fn from_ms(ms: i64) -> SystemTime {
 /// The refresh lock of one key: its transaction ends (and the lock with it) when dropped.
 struct RefreshLock {
     tx: Option<TxConn>,
-    runtime: tokio::runtime::Handle,
+    runtime: StoreRuntime,
 }
 
 impl Drop for RefreshLock {
