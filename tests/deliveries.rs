@@ -526,3 +526,16 @@ async fn memory_stays_flat_behind_a_dead_forward_target() {
     eprintln!("peak RSS with {total} deliveries waiting: {} KiB", peak);
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
 }
+
+/// A plug-in that blocks its thread (both threads of the handlers' runtime) costs no
+/// acknowledgement: intake runs on the HTTP workers and the SQLite writer thread.
+#[test]
+fn a_plugin_blocking_every_handler_thread_does_not_hold_up_intake() {
+    let dir = tempfile::tempdir().unwrap();
+    let handlers = blocking_test_runtime();
+    let store = format!(
+        "[store]\nbackend = \"sqlite\"\npath = \"{}\"",
+        dir.path().join("inbox.db").display()
+    );
+    intake_survives_blocked_handler_threads(&handlers, config(&store, ""));
+}

@@ -532,72 +532,12 @@ async fn a_lost_database_costs_fast_503s_and_nothing_acknowledged() {
     b.stop().await;
 }
 
-/// A plug-in that blocks its thread (the handlers' runtime has two, and it blocks both) costs
-/// no acknowledgement: the PostgreSQL store runs on a thread of its own.
+/// A plug-in that blocks its thread (both threads of the handlers' runtime) costs no
+/// acknowledgement: the PostgreSQL store runs on a thread of its own.
 #[test]
 fn a_plugin_blocking_every_handler_thread_does_not_hold_up_intake() {
-    struct Blocker {
-        blocked: Arc<Mutex<u32>>,
-    }
-
-    #[wecom_callback::async_trait]
-    impl Handler for Blocker {
-        fn name(&self) -> &str {
-            "blocker"
-        }
-
-        async fn on_event(&self, _ctx: &Context, _event: &Event) -> HandlerResult {
-            let block = {
-                let mut blocked = self.blocked.lock().unwrap();
-                *blocked += 1;
-                *blocked <= 2
-            };
-            if block {
-                std::thread::sleep(Duration::from_secs(4));
-            }
-            Ok(())
-        }
-    }
-
-    let handlers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let client_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let handlers = blocking_test_runtime();
     let db = handlers.block_on(TestDb::create());
-    let blocked = Arc::new(Mutex::new(0));
-    let handler: Arc<dyn Handler> = Arc::new(Blocker {
-        blocked: blocked.clone(),
-    });
-    let running = handlers.block_on(start(pg_config(&db.url(), "", ""), Some(handler)));
-    let base = base(&running);
-    client_runtime.block_on(async {
-        let client = reqwest::Client::new();
-        // Two customers: two handler runs, each blocking one of the two threads.
-        for i in 0..2 {
-            let sealed = seal(&new_customer(&format!("wb{i}"), "C", i), &format!("b{i}"));
-            assert_eq!(post(&client, &base, &sealed).await.0, 200);
-        }
-        let started = Instant::now();
-        while *blocked.lock().unwrap() < 2 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the handlers did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // Both handler threads are blocked now: intake still stores and acknowledges (a store
-        // it could not reach within its deadline would answer 503).
-        for i in 2..12 {
-            let sealed = seal(&new_customer(&format!("wb{i}"), "C", i), &format!("b{i}"));
-            assert_eq!(post(&client, &base, &sealed).await.0, 200, "callback {i}");
-        }
-        assert!(*blocked.lock().unwrap() >= 2);
-    });
-    handlers.block_on(running.stop());
+    intake_survives_blocked_handler_threads(&handlers, pg_config(&db.url(), "", ""));
     drop(db);
 }

@@ -375,3 +375,75 @@ macro_rules! wait_until {
         }
     };
 }
+
+/// A handler whose first two runs block their thread (not just their task) for 4 s.
+#[derive(Default)]
+pub struct Blocker {
+    pub blocked: Arc<Mutex<u32>>,
+}
+
+#[wecom_callback::async_trait]
+impl Handler for Blocker {
+    fn name(&self) -> &str {
+        "blocker"
+    }
+
+    async fn on_event(&self, _ctx: &Context, _event: &Event) -> HandlerResult {
+        let block = {
+            let mut blocked = self.blocked.lock().unwrap();
+            *blocked += 1;
+            *blocked <= 2
+        };
+        if block {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+        }
+        Ok(())
+    }
+}
+
+/// The runtime handlers run on in [`intake_survives_blocked_handler_threads`]: two threads.
+pub fn blocking_test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Start a service with `config` and a [`Blocker`] on `handlers` (from
+/// [`blocking_test_runtime`]), block both its threads with two new customers, then check that
+/// ten more callbacks are stored and acknowledged (a store intake could not reach within its
+/// deadline would answer 503). The client runs on a runtime of its own.
+pub fn intake_survives_blocked_handler_threads(handlers: &tokio::runtime::Runtime, config: Config) {
+    let blocker = Blocker::default();
+    let blocked = blocker.blocked.clone();
+    let service = wecom_callback::Service::new(config).handler(blocker);
+    let running = handlers
+        .block_on(service.start())
+        .expect("start the service");
+    let base = format!("http://{}", running.addr());
+    let client_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    client_runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for i in 0..2 {
+            let sealed = seal(&customer_event(&format!("wb{i}"), "C", i), &format!("b{i}"));
+            assert_eq!(post(&client, &base, &sealed).await.0, 200);
+        }
+        let started = std::time::Instant::now();
+        while *blocked.lock().unwrap() < 2 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the handlers did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for i in 2..12 {
+            let sealed = seal(&customer_event(&format!("wb{i}"), "C", i), &format!("b{i}"));
+            assert_eq!(post(&client, &base, &sealed).await.0, 200, "callback {i}");
+        }
+    });
+    handlers.block_on(running.stop());
+}
