@@ -75,8 +75,8 @@ enum Slot {
     Stored,
 }
 
-/// `(app, dedup key)` → id, from rows of `id, app, dedup_key`.
-fn ids_by_key(rows: &[Row]) -> Result<HashMap<(String, Vec<u8>), i64>, StoreError> {
+/// `(app, dedup key)` → id, from rows of `id, app, dedup_key` (borrowing from the rows).
+fn ids_by_key(rows: &[Row]) -> Result<HashMap<(&str, &[u8]), i64>, StoreError> {
     rows.iter()
         .map(|row| {
             Ok((
@@ -121,7 +121,7 @@ pub(super) async fn insert(
     let slots: Vec<Slot> = events
         .iter()
         .map(|e| {
-            let key = (e.app.to_string(), e.dedup_key.to_vec());
+            let key = (&*e.app, &e.dedup_key[..]);
             if let Some(id) = new.remove(&key) {
                 seen.insert(key, id);
                 Slot::New(id)
@@ -142,7 +142,8 @@ pub(super) async fn insert(
         .collect();
     let (made, found) = futures::join!(deliveries.insert(client, owner), lookup(client, &stored));
     let made = made?;
-    let found = ids_by_key(&found?)?;
+    let found_rows = found?;
+    let found = ids_by_key(&found_rows)?;
 
     let mut leased: HashMap<i64, Vec<Delivery>> = HashMap::new();
     let mut unleased = false;
@@ -174,7 +175,7 @@ pub(super) async fn insert(
             }
             Slot::Duplicate(id) => Appended::Duplicate(id),
             Slot::Stored => {
-                let key = (event.app.to_string(), event.dedup_key.to_vec());
+                let key = (&*event.app, &event.dedup_key[..]);
                 match found.get(&key) {
                     Some(id) => Appended::Duplicate(*id),
                     // Purged between the conflict and the lookup: WeCom's next retry stores it.
