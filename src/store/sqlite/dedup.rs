@@ -8,11 +8,12 @@
 //! into the `dedup` table in one statement: their CreateTimes are recent, so they land together
 //! at the end of its index — a few pages for thousands of events.
 //!
-//! A new event's key sorts after every key already in `dedup` (its CreateTime is the newest), so
-//! the writer keeps each app's largest key there and looks a key up only when it is not above
-//! it — for retries and late events, not for every event; a lookup at a random place of a large
-//! index is a page read. (Every key that a sweep writes after the largest key was read is held
-//! in memory until this writer's own sweep, which raises it.)
+//! A new event's key sorts after every key already in `dedup` once its CreateTime has moved on
+//! since the last sweep, so the writer keeps each app's largest key there and looks a key up
+//! only when it is not above it — retries, late events, and events of the second the last sweep
+//! ended in; a lookup at a random place of a large index is a page read. (Every key that a sweep
+//! writes after the largest key was read is held in memory until this writer's own sweep, which
+//! raises it.)
 //!
 //! `dedup_swept` holds the last event id swept: every event up to it is in `dedup`, every later
 //! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
