@@ -26,13 +26,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use wecom_callback::testing::postgres::{TestDatabase as TestDb, server_address};
 
-fn unix_seconds() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 // --- instances ---------------------------------------------------------------------------------
 
 /// The common test config on PostgreSQL at `url`; `top` and `extra` as in `common::config`.
@@ -57,7 +50,7 @@ fn base(running: &Running) -> String {
 
 /// A new-customer event; `n` makes it distinct.
 fn new_customer(external: &str, code: &str, n: usize) -> String {
-    let now = unix_seconds();
+    let now = wecom_callback_now_secs();
     format!(
         "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[zhangsan]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID><State><![CDATA[s{n}]]></State><WelcomeCode><![CDATA[{code}]]></WelcomeCode></xml>"
     )

@@ -25,7 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::insert::{self, LOCK_LANES};
 use super::{Db, TxConn, announce, db_error, hash_key};
@@ -34,14 +34,6 @@ use crate::store::{Appended, NewEvent, StoreError};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH: usize = 512;
-
-/// Batches in flight at once. One: what arrives while a batch commits joins the next batch,
-/// which under load is then larger — measured on the 2-core machine, a second batch in flight
-/// (overlapping one commit's disk wait with the next batch) cost the database ~20% more CPU
-/// per callback for no more callbacks per second, the smaller commits costing more than the
-/// overlap saved. (Were it raised, batches would take their lane locks like batches of two
-/// instances, so order would be kept.)
-const IN_FLIGHT: usize = 1;
 
 /// How long a callback waits for its append at most: an unreachable database answers 503
 /// within this (WeCom retries), never a hang. An append still committed after its caller gave
@@ -91,13 +83,13 @@ pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Append> {
     queue
 }
 
+/// Commit batches one after another: each takes everything queued when the last one ended,
+/// which under load is then larger. (Measured on the 2-core machine, a second batch in flight,
+/// overlapping one commit's disk wait with the next batch, cost the database ~20% more CPU per
+/// callback for no more callbacks per second: the smaller commits cost more than the overlap
+/// saved.)
 async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Append>) {
-    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
-        // Wait for a free transaction first: what arrives meanwhile joins the next batch.
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
         let Some(first) = queue.recv().await else {
             return;
         };
@@ -114,11 +106,7 @@ async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<App
             continue;
         }
         order(&mut batch);
-        let (db, owner) = (db.clone(), owner.clone());
-        tokio::spawn(async move {
-            run(&db, &owner, batch).await;
-            drop(permit);
-        });
+        run(&db, &owner, batch).await;
     }
 }
 

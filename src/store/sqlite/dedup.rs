@@ -395,12 +395,29 @@ mod tests {
         }
     }
 
+    /// An in-memory store with the current schema, and its writer's keys.
+    fn empty_store() -> (Connection, RecentKeys) {
+        let conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&conn).unwrap();
+        let recent = RecentKeys::start(&conn).unwrap();
+        (conn, recent)
+    }
+
+    /// Insert an event of app `a` stored under `key`; its id.
+    fn insert_event(conn: &Connection, key: &[u8; 32]) -> i64 {
+        conn.execute(
+            "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
+             VALUES ('a', ?1, 'k', '<xml/>', 1)",
+            [&key[..]],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    }
+
     /// A sweep raises the largest indexed key it read before: what it swept is still found.
     #[test]
     fn a_sweep_keeps_its_keys_findable() {
-        let conn = Connection::open_in_memory().unwrap();
-        schema::migrate(&conn).unwrap();
-        let mut recent = RecentKeys::start(&conn).unwrap();
+        let (conn, mut recent) = empty_store();
         let app = "a".into();
         let (low, high) = ([1u8; 32], [9u8; 32]);
         assert_eq!(
@@ -410,14 +427,9 @@ mod tests {
         );
         let mut ids = Vec::new();
         for key in [low, high] {
-            conn.execute(
-                "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
-                 VALUES ('a', ?1, 'k', '<xml/>', 1)",
-                [&key[..]],
-            )
-            .unwrap();
-            ids.push(conn.last_insert_rowid());
-            recent.remember(&app, &key, conn.last_insert_rowid());
+            let id = insert_event(&conn, &key);
+            ids.push(id);
+            recent.remember(&app, &key, id);
         }
         recent.sweep(&conn).unwrap();
         assert!(!recent.holds_any());
@@ -429,20 +441,13 @@ mod tests {
 
     #[test]
     fn a_rolled_back_transaction_forgets_its_keys() {
-        let conn = Connection::open_in_memory().unwrap();
-        schema::migrate(&conn).unwrap();
-        let mut recent = RecentKeys::start(&conn).unwrap();
+        let (conn, mut recent) = empty_store();
         let app = "a".into();
         let key = [7u8; 32];
         conn.execute_batch("BEGIN").unwrap();
         recent.begin(&conn).unwrap();
-        conn.execute(
-            "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
-             VALUES ('a', ?1, 'k', '<xml/>', 1)",
-            [&key[..]],
-        )
-        .unwrap();
-        recent.remember(&app, &key, conn.last_insert_rowid());
+        let id = insert_event(&conn, &key);
+        recent.remember(&app, &key, id);
         assert!(recent.find(&conn, &app, &key).unwrap().is_some());
         conn.execute_batch("ROLLBACK").unwrap();
         recent.rollback();
