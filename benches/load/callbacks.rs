@@ -27,10 +27,22 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// The rate at which the events of a `wrk` file were created: their CreateTime advances one
+/// second every this many callbacks, as under a real stream at about the rate `serve` reaches
+/// here. (Every event of a file created in the same second would be a burst WeCom does not
+/// send: 150,000 events within one second. It made every new event of the SQLite store look
+/// its key up at a random place of the dedup index, and every sweep rewrite the whole index.)
+const CREATED_PER_SECOND: usize = 30_000;
+
 /// Callback number `i` of series `series` (distinct plaintexts across series), sealed now.
 pub fn seal(crypt: &MsgCrypt, series: usize, i: usize) -> Sealed {
+    seal_created(crypt, series, i, now())
+}
+
+/// Callback number `i` of series `series`, created at `create_time` (Unix seconds; also the
+/// signature's timestamp).
+fn seal_created(crypt: &MsgCrypt, series: usize, i: usize, create_time: i64) -> Sealed {
     let code = format!("WELCOME{series:02}{i:08}");
-    let create_time = now();
     let xml = format!(
         "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[add_external_contact]]></ChangeType><UserID><![CDATA[zhangsan]]></UserID><ExternalUserID><![CDATA[wmLoad{series:02}{i:08}]]></ExternalUserID><State><![CDATA[teststate]]></State><WelcomeCode><![CDATA[{code}]]></WelcomeCode></xml>"
     );
@@ -62,12 +74,14 @@ pub fn prepare(series: usize, count: usize) -> Vec<Sealed> {
     (0..count).map(|i| seal(&crypt, series, i)).collect()
 }
 
-/// `count` callbacks of `series`, written to `path` for `wrk`.
+/// `count` callbacks of `series`, written to `path` for `wrk`, created over the last
+/// `count / CREATED_PER_SECOND` seconds.
 pub fn write_file(path: &Path, series: usize, count: usize) {
     let crypt = crypt();
+    let first = now() - (count / CREATED_PER_SECOND) as i64;
     let mut out = BufWriter::new(std::fs::File::create(path).expect("requests file"));
     for i in 0..count {
-        let s = seal(&crypt, series, i);
+        let s = seal_created(&crypt, series, i, first + (i / CREATED_PER_SECOND) as i64);
         writeln!(out, "{}\t{}", s.query, s.body).expect("write requests");
     }
     out.flush().expect("flush requests");

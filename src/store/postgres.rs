@@ -6,8 +6,8 @@
 //!   whatever is queued goes into one transaction, stored with a few set-based statements.
 //!   Per-lane arrival order across instances comes from lane locks (`pg_advisory_xact_lock` on
 //!   a hash of app and lane, taken before inserting), so event ids of one lane grow in commit
-//!   order; the dedup key is a unique index, so a retry reaching another instance at the same
-//!   moment is one event.
+//!   order; the dedup key is unique (an exclusion constraint on a hash index: the key hashes
+//!   its app too), so a retry reaching another instance at the same moment is one event.
 //! - **Deliveries** ([`leases`]) are leased with `FOR UPDATE SKIP LOCKED`, renewed while they
 //!   run, settled only by the instance that holds the lease. A dead instance's leases simply
 //!   expire and any instance takes the work over; [`Inbox::recover`] has nothing to do here.

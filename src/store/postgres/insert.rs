@@ -26,7 +26,7 @@ SELECT app, dedup_key, kind, order_key, plaintext, received_at
 FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[])
      WITH ORDINALITY AS e (app, dedup_key, kind, order_key, plaintext, received_at, ord)
 ORDER BY ord
-ON CONFLICT (app, dedup_key) DO NOTHING
+ON CONFLICT DO NOTHING
 RETURNING id, app, dedup_key";
 
 /// The ids of dedup keys already stored (a new statement: it sees what committed meanwhile).

@@ -19,7 +19,7 @@
 //! run again with a savepoint per append, so that the failing append fails alone.
 //!
 //! Events without a lane are inserted after those with one, sorted by dedup key: two batches
-//! holding the same retries in different orders would otherwise wait for each other's unique
+//! holding the same retries in different orders would otherwise wait for each other's dedup
 //! key. (Events with a lane cannot: a retry has the same lane, whose lock orders them first.)
 
 use std::sync::Arc;

@@ -39,6 +39,67 @@ async fn instances_start_together() {
     PostgresInbox::connect(&config).await.unwrap();
 }
 
+/// A database of the first schema version, holding an event, is migrated at start: a retry
+/// of that event is still recognised, a new event is stored, and the old unique key is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_version_database_is_migrated_with_its_events() {
+    let db = TestDb::create().await;
+    let (old, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    old.batch_execute(schema::MIGRATIONS[0]).await.unwrap();
+    old.batch_execute(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);
+         INSERT INTO schema_version VALUES (1);",
+    )
+    .await
+    .unwrap();
+    let stored = contract::event("app", "<old/>", None, &[], false);
+    let id: i64 = old
+        .query_one(
+            "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[
+                &&*stored.app,
+                &&stored.dedup_key[..],
+                &stored.kind,
+                &stored.plaintext,
+                &stored.received_at,
+            ],
+        )
+        .await
+        .unwrap()
+        .get(0);
+
+    let inbox = PostgresInbox::connect(&store_config(&db)).await.unwrap();
+    let retry = contract::event("app", "<old/>", None, &[], false);
+    assert_eq!(inbox.append(retry).await.unwrap(), Appended::Duplicate(id));
+    let fresh = contract::event("app", "<new/>", None, &[], false);
+    assert!(matches!(
+        inbox.append(fresh).await.unwrap(),
+        Appended::New { .. }
+    ));
+    let constraints: Vec<String> = old
+        .query(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = 'events'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        constraints.contains(&"events_dedup".to_owned()),
+        "{constraints:?}"
+    );
+    assert!(
+        !constraints.contains(&"events_app_dedup_key_key".to_owned()),
+        "{constraints:?}"
+    );
+}
+
 /// The same callback appended by two instances at the same moment is one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_at_two_instances_are_one_event() {
