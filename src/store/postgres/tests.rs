@@ -100,6 +100,52 @@ async fn a_first_version_database_is_migrated_with_its_events() {
     );
 }
 
+/// One batch, stored in one statement: a retry of an event stored before (no new delivery), a
+/// new event twice (one event), a second event of the same lane (its delivery waits for the
+/// lane's head) and a delivery not wanted leased (left for any instance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_statement_stores_a_mixed_batch() {
+    let db = TestDb::create().await;
+    let inbox = PostgresInbox::connect(&store_config(&db)).await.unwrap();
+    let Appended::New { id: before, .. } = inbox
+        .append(contract::event("app", "<before/>", Some("L"), &["h"], true))
+        .await
+        .unwrap()
+    else {
+        panic!("the first event is new");
+    };
+    let events = [
+        contract::event("app", "<before/>", Some("L"), &["h"], true),
+        contract::event("app", "<a/>", Some("M"), &["h"], true),
+        contract::event("app", "<a/>", Some("M"), &["h"], true),
+        contract::event("app", "<b/>", Some("M"), &["h"], true),
+        contract::event("app", "<c/>", None, &["h"], false),
+    ];
+    let batch: Vec<&NewEvent> = events.iter().collect();
+    let conn = inbox.db.conn().await.unwrap();
+    let outcomes: Vec<Appended> = intake::commit(TxConn::new(conn), &inbox.owner, &batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(outcomes[0], Appended::Duplicate(before));
+    let Appended::New { id: a, leased } = &outcomes[1] else {
+        panic!("{outcomes:?}");
+    };
+    assert_eq!(leased.iter().map(|d| d.event_id).collect::<Vec<_>>(), [*a]);
+    assert_eq!(outcomes[2], Appended::Duplicate(*a));
+    for later in &outcomes[3..] {
+        assert!(
+            matches!(later, Appended::New { id, leased } if id > a && leased.is_empty()),
+            "{outcomes:?}"
+        );
+    }
+    for id in [before, *a] {
+        assert_eq!(inbox.deliveries(id).await.unwrap().len(), 1);
+    }
+}
+
 /// The same callback appended by two instances at the same moment is one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_at_two_instances_are_one_event() {
