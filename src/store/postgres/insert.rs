@@ -10,8 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Object;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 
 use super::{CHANNEL, db_error};
 use crate::store::{Appended, Delivery, NewEvent, StoreError};
@@ -35,7 +35,7 @@ pub(super) const LOCK_LANES: &str =
 ///
 /// Rows: `id, app, dedup_key` of a stored event (`event_id` null), or `id, event_id, handler,
 /// leased` of a delivery.
-const STORE: &str = "
+pub(super) const STORE: &str = "
 WITH new_events AS (
     INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
     SELECT app, dedup_key, kind, order_key, plaintext, received_at
@@ -108,17 +108,18 @@ fn ids_by_key<'r>(
         .collect()
 }
 
-/// Store `events` (in this order) with their deliveries, inside the caller's transaction, in
-/// one statement: what became of each event, in order.
+/// Store `events` (in this order) with their deliveries, inside the caller's transaction, with
+/// `statement` ([`STORE`], prepared): what became of each event, in order. The statement is
+/// sent at the first poll, so that statements the caller polls after it follow it.
 ///
 /// # Errors
 /// The statement failed: the transaction (or savepoint) must be rolled back.
 pub(super) async fn store(
     client: &Object,
+    statement: &Statement,
     owner: &str,
     events: &[&NewEvent],
 ) -> Result<Vec<Stored>, StoreError> {
-    let statement = client.prepare_cached(STORE).await.map_err(db_error)?;
     let apps: Vec<&str> = events.iter().map(|e| &*e.app).collect();
     let keys: Vec<&[u8]> = events.iter().map(|e| &e.dedup_key[..]).collect();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
@@ -140,7 +141,7 @@ pub(super) async fn store(
         &owner,
         &CHANNEL,
     ];
-    let rows = client.query(&statement, &params).await.map_err(db_error)?;
+    let rows = client.query(statement, &params).await.map_err(db_error)?;
 
     let mut event_rows = Vec::new();
     let mut leased: HashMap<i64, Vec<Delivery>> = HashMap::new();

@@ -219,8 +219,14 @@ async fn fast_path(
 ) -> Result<Vec<insert::Stored>, Failed> {
     let client = conn.conn().map_err(Failed::Batch)?;
     let batch = |e: StoreError| Failed::Batch(e);
+    // Prepared first: every statement below is sent at its first poll, in this order (a
+    // statement still being prepared would let `COMMIT` overtake it).
     let lock = client
         .prepare_cached(LOCK_LANES)
+        .await
+        .map_err(|e| batch(db_error(e)))?;
+    let store = client
+        .prepare_cached(insert::STORE)
         .await
         .map_err(|e| batch(db_error(e)))?;
     let keys = lane_keys(events);
@@ -235,7 +241,7 @@ async fn fast_path(
     let (begun, locked, stored, committed) = futures::join!(
         begin,
         locks,
-        insert::store(client, owner, events),
+        insert::store(client, &store, owner, events),
         client.batch_execute("COMMIT")
     );
     begun.map_err(|e| batch(db_error(e)))?;
@@ -253,6 +259,10 @@ async fn slow_path(
     events: &[&NewEvent],
 ) -> Result<Vec<Result<insert::Stored, StoreError>>, StoreError> {
     let client = conn.conn()?;
+    let store = client
+        .prepare_cached(insert::STORE)
+        .await
+        .map_err(db_error)?;
     client.batch_execute("BEGIN").await.map_err(db_error)?;
     let keys = lane_keys(events);
     if !keys.is_empty() {
@@ -264,7 +274,7 @@ async fn slow_path(
             .batch_execute("SAVEPOINT append")
             .await
             .map_err(db_error)?;
-        match insert::store(client, owner, std::slice::from_ref(event)).await {
+        match insert::store(client, &store, owner, std::slice::from_ref(event)).await {
             Ok(mut stored) => {
                 client
                     .batch_execute("RELEASE append")
