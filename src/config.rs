@@ -179,7 +179,8 @@ pub struct StoreConfig {
     /// PostgreSQL connection URL, for `backend = "postgres"` (may hold a password: never
     /// printed).
     pub url: Option<Secret>,
-    /// PostgreSQL connections per instance.
+    /// PostgreSQL connections per instance for handlers, operators and health checks (intake
+    /// and `LISTEN` have one each besides).
     pub pool_size: usize,
     /// How long connecting to PostgreSQL may take.
     #[serde(deserialize_with = "duration")]

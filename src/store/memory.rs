@@ -186,7 +186,7 @@ impl Inbox for MemoryInbox {
         until: i64,
     ) -> Result<LeaseBatch, StoreError> {
         let mut s = self.lock()?;
-        let runnable: Vec<i64> = s
+        let mut runnable: Vec<(i64, i64)> = s
             .deliveries
             .iter()
             .filter(|(_, d)| {
@@ -199,11 +199,11 @@ impl Inbox for MemoryInbox {
                         .as_deref()
                         .is_none_or(|lane| !s.lane_busy(app, handler, lane, d.event_id))
             })
-            .map(|(id, _)| *id)
-            .take(limit)
+            .map(|(id, d)| (d.next_at, *id))
             .collect();
+        runnable.sort_unstable();
         let mut deliveries = Vec::new();
-        for id in runnable {
+        for (_, id) in runnable.into_iter().take(limit) {
             let Some(d) = s.deliveries.get_mut(&id) else {
                 continue;
             };

@@ -303,7 +303,9 @@ pub trait Inbox: Send + Sync + 'static {
     // --- the dispatcher -----------------------------------------------------------------
 
     /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to this instance until
-    /// `until` (Unix ms), oldest first.
+    /// `until` (Unix ms), in the order they fell due (across lanes there is no other order to
+    /// keep: only the head of a lane is runnable). Its cost must not grow with the number of
+    /// deliveries waiting: a backlog is exactly when leases are frequent.
     async fn lease(
         &self,
         app: &str,

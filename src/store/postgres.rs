@@ -88,7 +88,8 @@ impl PostgresInbox {
         let pg = pg_config(url.expose(), config)?;
         let runtime = StoreRuntime::start()?;
         let db = Db {
-            pool: pool(pg.clone(), config)?,
+            pool: pool(pg.clone(), config, config.pool_size)?,
+            intake: pool(pg.clone(), config, 1)?,
             runtime,
             op_timeout: config.connect_timeout * 2 + config.statement_timeout,
             target: describe(&pg).into(),

@@ -34,6 +34,10 @@ pub(super) const LOCK_CLASS: i32 = 0x7763_0000;
 #[derive(Clone)]
 pub(super) struct Db {
     pub(super) pool: Pool,
+    /// The intake batcher's own connection (a pool of one, so that a lost connection is
+    /// replaced): a callback's commit never waits for a connection behind handlers' leases
+    /// and settles, which with a busy handler held every connection of `pool`.
+    pub(super) intake: Pool,
     /// Connections are made and driven on this runtime, whichever runtime the caller is on
     /// (HTTP workers have their own, which stop with the listener).
     pub(super) runtime: StoreRuntime,
@@ -148,7 +152,16 @@ impl Db {
 
     /// A connection from the pool.
     pub(super) async fn conn(&self) -> Result<Object, StoreError> {
-        self.pool.get().await.map_err(|e| {
+        self.checkout(&self.pool).await
+    }
+
+    /// The intake's connection.
+    pub(super) async fn intake_conn(&self) -> Result<Object, StoreError> {
+        self.checkout(&self.intake).await
+    }
+
+    async fn checkout(&self, pool: &Pool) -> Result<Object, StoreError> {
+        pool.get().await.map_err(|e| {
             StoreError(format!(
                 "cannot reach PostgreSQL at {}: {}",
                 self.target,
@@ -260,9 +273,13 @@ pub(super) fn pg_config(
     Ok(pg)
 }
 
-/// The pool: `pool_size` connections, every wait bounded by `connect_timeout`, each new
-/// connection with `statement_timeout` set.
-pub(super) fn pool(pg: tokio_postgres::Config, config: &StoreConfig) -> Result<Pool, StoreError> {
+/// A pool of `size` connections, every wait bounded by `connect_timeout`, each new connection
+/// with `statement_timeout` set.
+pub(super) fn pool(
+    pg: tokio_postgres::Config,
+    config: &StoreConfig,
+    size: usize,
+) -> Result<Pool, StoreError> {
     let manager = Manager::from_config(
         pg,
         NoTls,
@@ -274,7 +291,7 @@ pub(super) fn pool(pg: tokio_postgres::Config, config: &StoreConfig) -> Result<P
     );
     let statement_ms = config.statement_timeout.as_millis().max(1);
     Pool::builder(manager)
-        .max_size(config.pool_size)
+        .max_size(size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(config.connect_timeout))
         .create_timeout(Some(config.connect_timeout))

@@ -117,7 +117,7 @@ async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<App
 /// Commit one batch and answer its callers.
 async fn run(db: &Db, owner: &str, batch: Vec<Append>) {
     let events: Vec<&NewEvent> = batch.iter().map(|a| &a.event).collect();
-    let outcomes = match db.conn().await {
+    let outcomes = match db.intake_conn().await {
         Ok(conn) => commit(TxConn::new(conn), owner, &events).await,
         Err(e) => Err(e),
     };

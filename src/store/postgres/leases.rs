@@ -17,7 +17,10 @@ pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, S
 
 /// Lease runnable deliveries: pending, due, not leased (or the lease expired), and first of
 /// their lane (the lane's first pending delivery by event id — a question only the lane index
-/// answers without a sort, so that even a plan made on an empty table uses it).
+/// answers without a sort, so that even a plan made on an empty table uses it). They are taken
+/// in the order they fell due, walking the due index, so a lease passes over only the running
+/// deliveries and costs the same however many wait (in event-id order it sorted every due
+/// delivery, and ran the lane check for each, at every lease).
 const LEASE: &str = "
 WITH runnable AS (
     SELECT d.id FROM deliveries d
@@ -28,7 +31,7 @@ WITH runnable AS (
             WHERE p.status = 'pending' AND p.app = d.app AND p.handler = d.handler
               AND p.lane = d.lane
             ORDER BY p.event_id LIMIT 1))
-    ORDER BY d.event_id
+    ORDER BY d.next_at
     LIMIT $4
     FOR UPDATE OF d SKIP LOCKED
 ), taken AS (
