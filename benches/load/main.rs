@@ -5,7 +5,9 @@
 //!   connections) at a bare actix-web endpoint and at `wecom-callback serve` with each store —
 //!   SQLite `full` (the default config, `info` logging), SQLite `normal`, memory, and PostgreSQL
 //!   (a fresh database on the server of `DATABASE_URL`, by default the local one; skipped when
-//!   it cannot be reached); with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
+//!   it cannot be reached), and SQLite `full` and PostgreSQL again with a `forward` handler
+//!   posting every event to the bare endpoint (after each of their runs the benchmark waits
+//!   until the handler's backlog has run, so that it does not run in another target's turn); with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
 //!   binary's SQLite figures side by side. Every target gets three runs, interleaved; the table
 //!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
 //!   server CPU per callback (and for PostgreSQL on this machine, the database server's CPU per
@@ -54,6 +56,9 @@ fn ms(d: Duration) -> f64 {
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_wecom-callback"))
 }
+
+/// The `forward` handler's signing key in the benchmark (a Standard Webhooks `whsec_` key).
+const FORWARD_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 const SQLITE_FULL: &str = "backend = \"sqlite\"\npath = \"{dir}/inbox.db\"";
 const SQLITE_NORMAL: &str =
@@ -149,21 +154,56 @@ async fn throughput(dir: &Path) {
     ] {
         targets.push(targets::serve(&ours, dir, name, store, "", "info").await);
     }
+    // With a handler: every callback also becomes a delivery, leased, run (a signed POST to
+    // the bare endpoint) and settled, while intake goes on.
+    let forward = format!(
+        "[[apps.forward]]\nurl = \"{}\"\nsecret = \"{FORWARD_SECRET}\"",
+        targets[0].url()
+    );
+    targets.push(
+        targets::serve(
+            &ours,
+            dir,
+            "serve, SQLite full + forward",
+            SQLITE_FULL,
+            &forward,
+            "info",
+        )
+        .await,
+    );
     // A fresh database: the same sealed callbacks in one kept from an earlier run would all be
     // duplicates.
-    let database = match TestDatabase::try_create().await {
-        Ok(db) => Some(db),
+    // (One per PostgreSQL target.)
+    let databases = match futures::future::try_join(
+        TestDatabase::try_create(),
+        TestDatabase::try_create(),
+    )
+    .await
+    {
+        Ok(pair) => Some(pair),
         Err(e) => {
             println!("throughput: no PostgreSQL target — {e}");
             None
         }
     };
-    if let Some(db) = &database {
+    if let Some((db, forwarded)) = &databases {
         let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
         let mut target = targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await;
         let server = server_address();
         target.local_database =
             server.starts_with("127.0.0.1:") || server.starts_with("localhost:");
+        targets.push(target);
+        let store = format!("backend = \"postgres\"\nurl = \"{}\"", forwarded.url());
+        let mut target = targets::serve(
+            &ours,
+            dir,
+            "serve, PostgreSQL + forward",
+            &store,
+            &forward,
+            "info",
+        )
+        .await;
+        target.local_database = targets[targets.len() - 1].local_database;
         targets.push(target);
     }
     if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
@@ -193,6 +233,7 @@ async fn throughput(dir: &Path) {
                 report.per_second
             );
             runs[i].push((report, cpu, database));
+            target.drain(Duration::from_secs(120)).await;
         }
     }
     let medians: Vec<(wrk::Report, f64, Option<f64>)> = runs
@@ -241,7 +282,7 @@ async fn throughput(dir: &Path) {
     println!("(median of {ROUNDS} interleaved runs of {seconds} s, wrk -t1 -c{CONNECTIONS})\n");
     // The services stop before their database is dropped.
     drop(targets);
-    drop(database);
+    drop(databases);
 }
 
 async fn steady_rate(dir: &Path, flood: bool) {

@@ -33,6 +33,31 @@ impl Target {
         self.local_database.then(postgres_cpu_seconds)
     }
 
+    /// Wait (at most `limit`) until the target has no delivery left to run, so that its
+    /// handlers' backlog does not run during another target's turn. A target without
+    /// deliveries (or without `/metrics`) returns at once.
+    pub async fn drain(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            let Ok(response) = reqwest::get(format!("{}/metrics", self.base)).await else {
+                return;
+            };
+            let Ok(text) = response.text().await else {
+                return;
+            };
+            let pending: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("wecom_callback_deliveries_pending{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if pending == 0.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        println!("  {}: deliveries still pending after {limit:?}", self.name);
+    }
+
     /// Peak resident memory so far, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
         peak_rss_kib(self.child.id()).unwrap_or_default() as f64 / 1024.0

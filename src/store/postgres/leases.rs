@@ -21,7 +21,7 @@ pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, S
 /// in the order they fell due, walking the due index, so a lease passes over only the running
 /// deliveries and costs the same however many wait (in event-id order it sorted every due
 /// delivery, and ran the lane check for each, at every lease).
-const LEASE: &str = "
+pub(super) const LEASE: &str = "
 WITH runnable AS (
     SELECT d.id FROM deliveries d
     WHERE d.status = 'pending' AND d.app = $1 AND d.handler = $2 AND d.next_at <= $3

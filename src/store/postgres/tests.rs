@@ -146,6 +146,42 @@ async fn one_statement_stores_a_mixed_batch() {
     }
 }
 
+/// With a backlog of due deliveries, a lease walks the due index in its order and stops at
+/// its limit: no sort of the whole backlog at every lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let appends = (0..500).map(|i| {
+        let inbox = inbox.clone();
+        let lane = format!("L{i}");
+        let event = contract::event("app", &format!("<e{i}/>"), Some(&lane), &["h"], false);
+        tokio::spawn(async move { inbox.append(event).await })
+    });
+    for append in futures::future::join_all(appends).await {
+        append.unwrap().unwrap();
+    }
+    let conn = inbox.db.conn().await.unwrap();
+    conn.batch_execute("ANALYZE deliveries").await.unwrap();
+    let now = crate::clock::now_ms();
+    let plan: Vec<String> = conn
+        .query(
+            &format!("EXPLAIN {}", leases::LEASE),
+            &[&"app", &"h", &now, &10_i64, &"me", &(now + 30_000)],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("using deliveries_due on deliveries d "),
+        "{plan}"
+    );
+    assert!(!plan.contains("Sort Key: d."), "{plan}");
+}
+
 /// The same callback appended by two instances at the same moment is one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_at_two_instances_are_one_event() {
