@@ -174,18 +174,16 @@ async fn throughput(dir: &Path) {
     // A fresh database: the same sealed callbacks in one kept from an earlier run would all be
     // duplicates.
     // (One per PostgreSQL target.)
-    let databases = match futures::future::try_join(
-        TestDatabase::try_create(),
-        TestDatabase::try_create(),
-    )
-    .await
-    {
-        Ok(pair) => Some(pair),
-        Err(e) => {
-            println!("throughput: no PostgreSQL target — {e}");
-            None
-        }
-    };
+    let databases =
+        match futures::future::try_join(TestDatabase::try_create(), TestDatabase::try_create())
+            .await
+        {
+            Ok(pair) => Some(pair),
+            Err(e) => {
+                println!("throughput: no PostgreSQL target — {e}");
+                None
+            }
+        };
     if let Some((db, forwarded)) = &databases {
         let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
         let mut target = targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await;

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio_postgres::types::ToSql;
+
 use super::insert::LOCK_LANES;
 use super::intake::lane_key;
 use super::{Db, TxConn, announce, db_error};
@@ -176,19 +178,24 @@ pub(super) async fn settle(
         };
         // One transaction, so that finding the lane's next delivery can wait for the lane's
         // lock: an append holds it until it commits, and a delivery it adds behind this one
-        // must be seen (and made due) here, or it would wait for ever.
+        // must be seen (and made due) here, or it would wait for ever. Two round trips: `BEGIN`
+        // with the settle, then the lane's lock, its next delivery and `COMMIT` (the server
+        // runs each after the one before; prepared first, so each is sent in this order).
         let tx = TxConn::new(db.conn().await?);
         let conn = tx.conn()?;
         let settle = conn.prepare_cached(SETTLE).await.map_err(db_error)?;
-        conn.batch_execute("BEGIN").await.map_err(db_error)?;
-        let row = conn
-            .query_opt(
-                &settle,
-                &[&id, &&*owner, &status, &attempts, &next_at, &error],
-            )
-            .await
-            .map_err(db_error)?;
+        let lock = conn.prepare_cached(LOCK_LANES).await.map_err(db_error)?;
+        let next = conn.prepare_cached(NEXT_IN_LANE).await.map_err(db_error)?;
+        let holder: &str = &owner;
+        let params: [&(dyn ToSql + Sync); 6] = [&id, &holder, &status, &attempts, &next_at, &error];
+        let (begun, row) = futures::join!(
+            conn.batch_execute("BEGIN"),
+            conn.query_opt(&settle, &params)
+        );
+        begun.map_err(db_error)?;
+        let row = row.map_err(db_error)?;
         let mut lane_has_more = false;
+        let mut committed = false;
         if let Some(row) = &row {
             let app: String = row.try_get(0).map_err(db_error)?;
             let handler: String = row.try_get(1).map_err(db_error)?;
@@ -196,28 +203,25 @@ pub(super) async fn settle(
             let event_id: i64 = row.try_get(3).map_err(db_error)?;
             let settled: String = row.try_get(4).map_err(db_error)?;
             if let (Some(lane), false) = (lane, settled == "pending") {
-                conn.execute(LOCK_LANES, &[&vec![lane_key(&app, &lane)]])
-                    .await
-                    .map_err(db_error)?;
-                let next = conn.prepare_cached(NEXT_IN_LANE).await.map_err(db_error)?;
-                lane_has_more = conn
-                    .query_opt(
-                        &next,
-                        &[
-                            &app,
-                            &handler,
-                            &lane,
-                            &event_id,
-                            &crate::clock::now_ms(),
-                            &LANE_WAIT,
-                        ],
-                    )
-                    .await
-                    .map_err(db_error)?
-                    .is_some();
+                let now = crate::clock::now_ms();
+                let keys = vec![lane_key(&app, &lane)];
+                let lock_params: [&(dyn ToSql + Sync); 1] = [&keys];
+                let next_params: [&(dyn ToSql + Sync); 6] =
+                    [&app, &handler, &lane, &event_id, &now, &LANE_WAIT];
+                let (locked, found, commit) = futures::join!(
+                    conn.execute(&lock, &lock_params),
+                    conn.query_opt(&next, &next_params),
+                    conn.batch_execute("COMMIT")
+                );
+                locked.map_err(db_error)?;
+                lane_has_more = found.map_err(db_error)?.is_some();
+                commit.map_err(db_error)?;
+                committed = true;
             }
         }
-        conn.batch_execute("COMMIT").await.map_err(db_error)?;
+        if !committed {
+            conn.batch_execute("COMMIT").await.map_err(db_error)?;
+        }
         let conn = tx.finish();
         if row.is_none() {
             return Ok(Settled {
