@@ -45,6 +45,12 @@ SELECT t.id, t.event_id, t.handler, t.attempts, e.received_at, e.plaintext
 FROM taken t JOIN events e ON e.id = t.event_id
 ORDER BY t.event_id";
 
+/// When a handler's next delivery falls due (`$1` app, `$2` handler, after `$3` now; not
+/// counting those waiting for their lane, `$4`).
+const NEXT_DUE: &str = "
+SELECT min(next_at) FROM deliveries
+WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3 AND next_at < $4";
+
 /// Record an attempt; returns what the lane needs to know.
 const SETTLE: &str = "
 UPDATE deliveries
@@ -77,37 +83,37 @@ pub(super) async fn lease(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     db.run("lease", move |db| async move {
         let conn = db.conn().await?;
-        let mut deliveries = Vec::new();
-        if limit > 0 {
-            let lease = conn.prepare_cached(LEASE).await.map_err(db_error)?;
-            let rows = conn
-                .query(&lease, &[&app, &handler, &now, &limit, &&*owner, &until])
-                .await
-                .map_err(db_error)?;
-            for row in &rows {
-                deliveries.push(Leased {
-                    delivery: Delivery {
-                        id: row.try_get(0).map_err(db_error)?,
-                        event_id: row.try_get(1).map_err(db_error)?,
-                        handler: row.try_get(2).map_err(db_error)?,
-                        attempts: attempts(row, 3)?,
-                        received_at: row.try_get(4).map_err(db_error)?,
-                    },
-                    plaintext: row.try_get(5).map_err(db_error)?,
-                });
+        // Both prepared first, then sent together: one round trip (the second runs after the
+        // first on the server, so it sees what the lease took).
+        let lease = conn.prepare_cached(LEASE).await.map_err(db_error)?;
+        let due = conn.prepare_cached(NEXT_DUE).await.map_err(db_error)?;
+        let holder: &str = &owner;
+        let lease_params: [&(dyn ToSql + Sync); 6] =
+            [&app, &handler, &now, &limit, &holder, &until];
+        let due_params: [&(dyn ToSql + Sync); 4] = [&app, &handler, &now, &LANE_WAIT];
+        let taken = async {
+            if limit > 0 {
+                conn.query(&lease, &lease_params).await
+            } else {
+                Ok(Vec::new())
             }
+        };
+        let (rows, next_due) = futures::join!(taken, conn.query_one(&due, &due_params));
+        let rows = rows.map_err(db_error)?;
+        let next_due: Option<i64> = next_due.map_err(db_error)?.try_get(0).map_err(db_error)?;
+        let mut deliveries = Vec::new();
+        for row in &rows {
+            deliveries.push(Leased {
+                delivery: Delivery {
+                    id: row.try_get(0).map_err(db_error)?,
+                    event_id: row.try_get(1).map_err(db_error)?,
+                    handler: row.try_get(2).map_err(db_error)?,
+                    attempts: attempts(row, 3)?,
+                    received_at: row.try_get(4).map_err(db_error)?,
+                },
+                plaintext: row.try_get(5).map_err(db_error)?,
+            });
         }
-        let next_due: Option<i64> = conn
-            .query_one(
-                "SELECT min(next_at) FROM deliveries
-                     WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3
-                       AND next_at < $4",
-                &[&app, &handler, &now, &LANE_WAIT],
-            )
-            .await
-            .map_err(db_error)?
-            .try_get(0)
-            .map_err(db_error)?;
         Ok(LeaseBatch {
             deliveries,
             next_due,
