@@ -268,8 +268,13 @@ async fn events_list_show_and_retry() {
 
     let o = run(&["events", "--config", &config, "retry", "--failed"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&["events", "--config", &config, "list", "--status", "pending"]);
-    assert!(stdout(&o).starts_with(&format!("{id}\tpending")));
+    // `--config` also after the subcommand, where people write it.
+    let o = run(&["events", "list", "--status", "pending", "--config", &config]);
+    assert!(
+        stdout(&o).starts_with(&format!("{id}\tpending")),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["events", "--config", &config, "show", "999"]);
     assert_eq!(stderr(&o), "error: no event 999");
 

@@ -159,6 +159,7 @@ struct ConfigArg {
     /// The config file.
     #[arg(
         long,
+        global = true,
         env = "WECOM_CALLBACK_CONFIG",
         default_value = "wecom-callback.toml"
     )]
