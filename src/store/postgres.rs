@@ -19,11 +19,12 @@
 //!   advisory lock, a rejected token dropped only while it is still the stored one.
 //!
 //! The schema is created and migrated at start ([`schema`]), under an advisory lock so that
-//! instances starting together do not race. Connections are made in [`db`]. Every wait is
-//! bounded — the pool's wait, connect and recycle timeouts, `statement_timeout` on each
-//! connection, and a deadline around each operation — so that an unreachable database makes
-//! callbacks answer 503 promptly instead of hanging; the pool reconnects by itself when the
-//! database returns. Neither the URL's password nor any SQL parameter appears in an error.
+//! instances starting together do not race; while the tables grow from nothing, the planner's
+//! statistics of them are kept current ([`statistics`]), which its plans depend on.
+//! Connections are made in [`db`]. Every wait is bounded — the pool's wait, connect and
+//! recycle timeouts, `statement_timeout` on each connection, and a deadline around each
+//! operation — so that an unreachable database makes callbacks answer 503 promptly instead of
+//! hanging; the pool reconnects by itself when the database returns. Neither the URL's password nor any SQL parameter appears in an error.
 
 mod db;
 mod insert;
@@ -32,6 +33,7 @@ mod leases;
 mod listen;
 mod operators;
 mod schema;
+mod statistics;
 mod tokens;
 
 pub use tokens::PostgresTokenStore;
@@ -67,7 +69,8 @@ pub struct PostgresInbox {
     /// For the `LISTEN` connection, started by the first [`Inbox::work_signal`].
     pg: tokio_postgres::Config,
     signal: OnceLock<Arc<Notify>>,
-    /// Cancelled when the inbox is dropped: stops the `LISTEN` connection.
+    /// Cancelled when the inbox is dropped: stops the `LISTEN` connection and the statistics
+    /// keeper.
     stop: CancellationToken,
     _stop_on_drop: DropGuard,
 }
@@ -106,6 +109,7 @@ impl PostgresInbox {
         let owner: Arc<str> = super::lease_owner().into();
         let appends = intake::spawn(db.clone(), owner.clone());
         let stop = CancellationToken::new();
+        db.runtime.spawn(statistics::keep(db.clone(), stop.clone()));
         Ok(PostgresInbox {
             append_deadline: intake::DEADLINE
                 .min(config.connect_timeout + config.statement_timeout),

@@ -60,7 +60,7 @@ WHERE id = $1 AND lease_owner = $2
 RETURNING app, handler, lane, event_id, status";
 
 /// The lane's next pending delivery after event `$4`: made due (`$5`) if it was waiting.
-const NEXT_IN_LANE: &str = "
+pub(super) const NEXT_IN_LANE: &str = "
 WITH next AS (
     SELECT id, next_at FROM deliveries
     WHERE status = 'pending' AND app = $1 AND handler = $2 AND lane = $3 AND event_id > $4

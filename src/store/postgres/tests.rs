@@ -182,6 +182,62 @@ async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
     assert!(!plan.contains("Sort Key: d."), "{plan}");
 }
 
+/// A new database filled by a burst is analyzed by the instance itself, before autovacuum
+/// (off here) would: until then the planner knows nothing of `deliveries`, and its plans for
+/// a lane's next delivery walked every pending delivery. Then the lane index is the plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    let conn = inbox.db.conn().await.unwrap();
+    conn.batch_execute(
+        "ALTER TABLE events SET (autovacuum_enabled = false);
+         ALTER TABLE deliveries SET (autovacuum_enabled = false)",
+    )
+    .await
+    .unwrap();
+    let appends = (0..1_500).map(|i| {
+        let inbox = inbox.clone();
+        let lane = format!("L{i}");
+        let event = contract::event("app", &format!("<e{i}/>"), Some(&lane), &["h"], false);
+        tokio::spawn(async move { inbox.append(event).await })
+    });
+    for append in futures::future::join_all(appends).await {
+        append.unwrap().unwrap();
+    }
+    let analyzed = "SELECT count(*) FROM pg_class
+                    WHERE relname IN ('events', 'deliveries') AND reltuples >= 0";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while conn
+        .query_one(analyzed, &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tables were never analyzed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let plan: Vec<String> = conn
+        .query(
+            &format!("EXPLAIN {}", leases::NEXT_IN_LANE),
+            &[&"app", &"h", &"L7", &0_i64, &1_i64, &2_i64],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("using deliveries_lane on deliveries "),
+        "{plan}"
+    );
+}
+
 /// The same callback appended by two instances at the same moment is one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_at_two_instances_are_one_event() {
