@@ -19,8 +19,8 @@
 //!   advisory lock, a rejected token dropped only while it is still the stored one.
 //!
 //! The schema is created and migrated at start ([`schema`]), under an advisory lock so that
-//! instances starting together do not race; while the tables grow from nothing, the planner's
-//! statistics of them are kept current ([`statistics`]), which its plans depend on.
+//! instances starting together do not race; while `deliveries` grows from nothing, the
+//! planner's statistics of it are kept current ([`statistics`]), which its plans depend on.
 //! Connections are made in [`db`]. Every wait is bounded — the pool's wait, connect and
 //! recycle timeouts, `statement_timeout` on each connection, and a deadline around each
 //! operation — so that an unreachable database makes callbacks answer 503 promptly instead of

@@ -190,12 +190,9 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     let db = TestDb::create().await;
     let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
     let conn = inbox.db.conn().await.unwrap();
-    conn.batch_execute(
-        "ALTER TABLE events SET (autovacuum_enabled = false);
-         ALTER TABLE deliveries SET (autovacuum_enabled = false)",
-    )
-    .await
-    .unwrap();
+    conn.batch_execute("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
+        .await
+        .unwrap();
     let appends = (0..1_500).map(|i| {
         let inbox = inbox.clone();
         let lane = format!("L{i}");
@@ -205,19 +202,17 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     for append in futures::future::join_all(appends).await {
         append.unwrap().unwrap();
     }
-    let analyzed = "SELECT count(*) FROM pg_class
-                    WHERE relname IN ('events', 'deliveries') AND reltuples >= 0";
+    let analyzed = "SELECT reltuples >= 0 FROM pg_class WHERE relname = 'deliveries'";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while conn
+    while !conn
         .query_one(analyzed, &[])
         .await
         .unwrap()
-        .get::<_, i64>(0)
-        < 2
+        .get::<_, bool>(0)
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "the tables were never analyzed"
+            "deliveries was never analyzed"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
