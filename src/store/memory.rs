@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rustc_hash::FxBuildHasher;
+
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
     LANE_WAIT, LeaseBatch, Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status,
@@ -39,7 +41,8 @@ struct State {
     next_event: i64,
     next_delivery: i64,
     events: BTreeMap<i64, EventRow>,
-    keys: HashMap<(String, [u8; 32]), i64>,
+    /// By (app, dedup key). The keys are hashes already, so a fast hasher will do.
+    keys: HashMap<(Arc<str>, [u8; 32]), i64, FxBuildHasher>,
     deliveries: BTreeMap<i64, DeliveryRow>,
 }
 
@@ -80,7 +83,7 @@ impl State {
 
     fn delete_event(&mut self, id: i64) {
         if let Some(e) = self.events.remove(&id) {
-            self.keys.remove(&(e.app, e.dedup_key));
+            self.keys.remove(&(Arc::from(e.app), e.dedup_key));
         }
         self.deliveries.retain(|_, d| d.event_id != id);
     }
@@ -122,7 +125,7 @@ impl MemoryInbox {
 impl Inbox for MemoryInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let mut s = self.lock()?;
-        let key = (event.app.to_string(), event.dedup_key);
+        let key = (event.app.clone(), event.dedup_key);
         if let Some(&id) = s.keys.get(&key) {
             return Ok(Appended::Duplicate(id));
         }
