@@ -17,7 +17,7 @@
 //! Label values never come from unauthenticated input: `app` is a configured name, `outcome`
 //! a fixed word, `kind` the kind of an event whose signature checked out.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::text::encode;
@@ -51,14 +51,15 @@ pub struct Metrics {
 }
 
 /// The callback counters already resolved, by app, kind and outcome: the hot path looks its
-/// counter up by `&str` without building labels.
-type CallbackHandles = HashMap<Box<str>, HashMap<Box<str>, HashMap<&'static str, Counter>>>;
+/// counter up by `&str` without building labels, hashed with FxHash (short keys: app names,
+/// event kinds, outcomes).
+type CallbackHandles = FxHashMap<Box<str>, FxHashMap<Box<str>, FxHashMap<&'static str, Counter>>>;
 
 struct Inner {
     registry: Mutex<Registry>,
     callbacks: Family<Labels, Counter>,
     callback_handles: RwLock<CallbackHandles>,
-    latency_handles: RwLock<HashMap<Box<str>, Histogram>>,
+    latency_handles: RwLock<FxHashMap<Box<str>, Histogram>>,
     ack_latency: Family<Labels, Histogram>,
     handler_outcomes: Family<Labels, Counter>,
     deliveries_pending: Family<Labels, Gauge>,

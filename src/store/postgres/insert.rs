@@ -7,7 +7,7 @@
 //! This module only stores; the transaction, the lane locks and the savepoints belong to
 //! [`super::intake`].
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
@@ -91,10 +91,12 @@ pub(super) enum Stored {
     Before,
 }
 
-/// `(app, dedup key)` → id, from rows of `id, app, dedup_key` (borrowing from the rows).
+/// `(app, dedup key)` → id, from rows of `id, app, dedup_key` (borrowing from the rows). The
+/// maps of a batch hash with FxHash: nothing here comes from a client that could pick keys
+/// that collide (a dedup key is a sha256).
 fn ids_by_key<'r>(
     rows: impl IntoIterator<Item = &'r Row>,
-) -> Result<HashMap<(&'r str, &'r [u8]), i64>, StoreError> {
+) -> Result<FxHashMap<(&'r str, &'r [u8]), i64>, StoreError> {
     rows.into_iter()
         .map(|row| {
             Ok((
@@ -144,7 +146,7 @@ pub(super) async fn store(
     let rows = client.query(statement, &params).await.map_err(db_error)?;
 
     let mut event_rows = Vec::new();
-    let mut leased: HashMap<i64, Vec<Delivery>> = HashMap::new();
+    let mut leased: FxHashMap<i64, Vec<Delivery>> = FxHashMap::default();
     for row in &rows {
         let Some(event_id) = row.try_get::<_, Option<i64>>(3).map_err(db_error)? else {
             event_rows.push(row);
@@ -161,7 +163,7 @@ pub(super) async fn store(
         }
     }
     let mut new = ids_by_key(event_rows)?;
-    let mut seen = HashMap::new();
+    let mut seen = FxHashMap::default();
     Ok(events
         .iter()
         .map(|e| {
@@ -261,8 +263,8 @@ impl<'a> DeliveryColumns<'a> {
             wants: Vec::new(),
             lease_until: Vec::new(),
         };
-        let mut firsts: HashSet<(&str, &[u8])> = HashSet::new();
-        let mut lanes_taken: HashSet<(&str, &str, &str)> = HashSet::new();
+        let mut firsts: FxHashSet<(&str, &[u8])> = FxHashSet::default();
+        let mut lanes_taken: FxHashSet<(&str, &str, &str)> = FxHashSet::default();
         for event in events {
             if event.deliveries.is_empty() || !firsts.insert((&event.app, &event.dedup_key)) {
                 continue;

@@ -22,7 +22,7 @@
 //! only while its event still exists (`events purge` may have removed it); rows of `dedup` go
 //! with their event (a trigger).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +56,9 @@ type Key = (Arc<str>, [u8; 32]);
 /// The dedup keys of the events not yet swept, owned by the writer thread.
 #[derive(Debug, Default)]
 pub(super) struct RecentKeys {
-    keys: HashMap<Key, i64>,
+    /// Hashed with FxHash: the keys are sha256 values already, and this map is on the writer
+    /// thread, which every commit waits for.
+    keys: FxHashMap<Key, i64>,
     /// Remembered in the open transaction: forgotten again if it rolls back.
     tentative: Vec<Key>,
     /// Every event up to this id is in `keys` or in `dedup`.
@@ -67,7 +69,7 @@ pub(super) struct RecentKeys {
     data_version: i64,
     /// Each app's largest key in `dedup` (`None`: it has none), read at the first lookup and
     /// raised by every sweep: a key above it is not there.
-    indexed_max: HashMap<Arc<str>, Option<Vec<u8>>>,
+    indexed_max: FxHashMap<Arc<str>, Option<Vec<u8>>>,
 }
 
 impl RecentKeys {
