@@ -71,6 +71,14 @@ WITH next AS (
 )
 SELECT 1 FROM next";
 
+/// Begins a transaction of the dispatcher's own bookkeeping — a lease, a settle — committed
+/// without waiting for the disk. A crash of the database may forget such a commit from its
+/// last moments; all that costs is a delivery run again (handlers run at least once), and not
+/// waiting for a WAL flush per delivery cost the database ~20% of its CPU per delivery and
+/// ~30% of the deliveries per second (measured with `forward` on the 2-core machine). Intake
+/// never does this: an acknowledged event is on disk.
+const BEGIN_UNSYNCED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
 /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to `owner` until `until`
 /// (Unix ms), oldest first.
 pub(super) async fn lease(
@@ -82,9 +90,10 @@ pub(super) async fn lease(
     let (app, handler, owner) = (app.to_owned(), handler.to_owned(), owner.clone());
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     db.run("lease", move |db| async move {
-        let conn = db.conn().await?;
-        // Both prepared first, then sent together: one round trip (the second runs after the
-        // first on the server, so it sees what the lease took).
+        let tx = TxConn::new(db.conn().await?);
+        let conn = tx.conn()?;
+        // Both prepared first, then sent together inside their transaction: one round trip
+        // (the second runs after the first on the server, so it sees what the lease took).
         let lease = conn.prepare_cached(LEASE).await.map_err(db_error)?;
         let due = conn.prepare_cached(NEXT_DUE).await.map_err(db_error)?;
         let holder: &str = &owner;
@@ -98,9 +107,17 @@ pub(super) async fn lease(
                 Ok(Vec::new())
             }
         };
-        let (rows, next_due) = futures::join!(taken, conn.query_one(&due, &due_params));
+        let (begun, rows, next_due, committed) = futures::join!(
+            conn.batch_execute(BEGIN_UNSYNCED),
+            taken,
+            conn.query_one(&due, &due_params),
+            conn.batch_execute("COMMIT")
+        );
+        begun.map_err(db_error)?;
         let rows = rows.map_err(db_error)?;
         let next_due: Option<i64> = next_due.map_err(db_error)?.try_get(0).map_err(db_error)?;
+        committed.map_err(db_error)?;
+        drop(tx.finish());
         let mut deliveries = Vec::new();
         for row in &rows {
             deliveries.push(Leased {
@@ -195,7 +212,7 @@ pub(super) async fn settle(
         let holder: &str = &owner;
         let params: [&(dyn ToSql + Sync); 6] = [&id, &holder, &status, &attempts, &next_at, &error];
         let (begun, row) = futures::join!(
-            conn.batch_execute("BEGIN"),
+            conn.batch_execute(BEGIN_UNSYNCED),
             conn.query_opt(&settle, &params)
         );
         begun.map_err(db_error)?;
