@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use tokio_postgres::types::ToSql;
 
-use super::insert::LOCK_LANES;
-use super::intake::lane_key;
+use super::intake::lane_key_sql;
 use super::{Db, TxConn, announce, db_error};
 use crate::store::{Delivery, LANE_WAIT, LeaseBatch, Leased, Outcome, Settled, StoreError};
 
@@ -51,23 +50,44 @@ const NEXT_DUE: &str = "
 SELECT min(next_at) FROM deliveries
 WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3 AND next_at < $4";
 
-/// Record an attempt; returns what the lane needs to know.
-const SETTLE: &str = "
-UPDATE deliveries
-SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
-    lease_owner = NULL, lease_until = NULL
-WHERE id = $1 AND lease_owner = $2
-RETURNING app, handler, lane, event_id, status";
+/// Record an attempt (`$1` delivery, held by `$2`); for a finished delivery of a lane, take the
+/// lane's lock before the statement ends, so that an append adding to the lane has committed
+/// (or waits) by the time [`NEXT_IN_LANE`] looks. Returns a row when the attempt was recorded.
+const SETTLE: &str = concat!(
+    "
+WITH settled AS (
+    UPDATE deliveries
+    SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
+        lease_owner = NULL, lease_until = NULL
+    WHERE id = $1 AND lease_owner = $2
+    RETURNING app, lane, status
+)
+SELECT CASE WHEN s.lane IS NOT NULL AND s.status <> 'pending'
+            THEN pg_advisory_xact_lock(",
+    lane_key_sql!("s.app", "s.lane"),
+    ") END
+FROM settled s"
+);
 
-/// The lane's next pending delivery after event `$4`: made due (`$5`) if it was waiting.
+/// After delivery `$1` finished (done or dead) in a lane: the lane's next pending delivery,
+/// made due (`$2`) if it was waiting (`$3`). A statement of its own, so that its snapshot is
+/// taken after [`SETTLE`] got the lane's lock. Nothing for a delivery without a lane, or one
+/// to be retried.
 pub(super) const NEXT_IN_LANE: &str = "
-WITH next AS (
-    SELECT id, next_at FROM deliveries
-    WHERE status = 'pending' AND app = $1 AND handler = $2 AND lane = $3 AND event_id > $4
-    ORDER BY event_id LIMIT 1
+WITH finished AS (
+    SELECT app, handler, lane, event_id FROM deliveries
+    WHERE id = $1 AND status <> 'pending' AND lane IS NOT NULL
+), next AS (
+    SELECT n.id, n.next_at FROM finished f
+    CROSS JOIN LATERAL (
+        SELECT p.id, p.next_at FROM deliveries p
+        WHERE p.status = 'pending' AND p.app = f.app AND p.handler = f.handler
+          AND p.lane = f.lane AND p.event_id > f.event_id
+        ORDER BY p.event_id LIMIT 1
+    ) n
 ), due AS (
-    UPDATE deliveries d SET next_at = $5
-    FROM next n WHERE d.id = n.id AND n.next_at = $6
+    UPDATE deliveries d SET next_at = $2
+    FROM next n WHERE d.id = n.id AND n.next_at = $3
 )
 SELECT 1 FROM next";
 
@@ -201,50 +221,27 @@ pub(super) async fn settle(
         };
         // One transaction, so that finding the lane's next delivery can wait for the lane's
         // lock: an append holds it until it commits, and a delivery it adds behind this one
-        // must be seen (and made due) here, or it would wait for ever. Two round trips: `BEGIN`
-        // with the settle, then the lane's lock, its next delivery and `COMMIT` (the server
-        // runs each after the one before; prepared first, so each is sent in this order).
+        // must be seen (and made due) here, or it would wait for ever. One round trip: every
+        // statement prepared first, then sent together (the server runs each after the one
+        // before; a failed one makes the rest fail, and `COMMIT` roll back).
         let tx = TxConn::new(db.conn().await?);
         let conn = tx.conn()?;
         let settle = conn.prepare_cached(SETTLE).await.map_err(db_error)?;
-        let lock = conn.prepare_cached(LOCK_LANES).await.map_err(db_error)?;
         let next = conn.prepare_cached(NEXT_IN_LANE).await.map_err(db_error)?;
         let holder: &str = &owner;
         let params: [&(dyn ToSql + Sync); 6] = [&id, &holder, &status, &attempts, &next_at, &error];
-        let (begun, row) = futures::join!(
+        let now = crate::clock::now_ms();
+        let next_params: [&(dyn ToSql + Sync); 3] = [&id, &now, &LANE_WAIT];
+        let (begun, row, found, committed) = futures::join!(
             conn.batch_execute(BEGIN_UNSYNCED),
-            conn.query_opt(&settle, &params)
+            conn.query_opt(&settle, &params),
+            conn.query_opt(&next, &next_params),
+            conn.batch_execute("COMMIT")
         );
         begun.map_err(db_error)?;
         let row = row.map_err(db_error)?;
-        let mut lane_has_more = false;
-        let mut committed = false;
-        if let Some(row) = &row {
-            let app: String = row.try_get(0).map_err(db_error)?;
-            let handler: String = row.try_get(1).map_err(db_error)?;
-            let lane: Option<String> = row.try_get(2).map_err(db_error)?;
-            let event_id: i64 = row.try_get(3).map_err(db_error)?;
-            let settled: String = row.try_get(4).map_err(db_error)?;
-            if let (Some(lane), false) = (lane, settled == "pending") {
-                let now = crate::clock::now_ms();
-                let keys = vec![lane_key(&app, &lane)];
-                let lock_params: [&(dyn ToSql + Sync); 1] = [&keys];
-                let next_params: [&(dyn ToSql + Sync); 6] =
-                    [&app, &handler, &lane, &event_id, &now, &LANE_WAIT];
-                let (locked, found, commit) = futures::join!(
-                    conn.execute(&lock, &lock_params),
-                    conn.query_opt(&next, &next_params),
-                    conn.batch_execute("COMMIT")
-                );
-                locked.map_err(db_error)?;
-                lane_has_more = found.map_err(db_error)?.is_some();
-                commit.map_err(db_error)?;
-                committed = true;
-            }
-        }
-        if !committed {
-            conn.batch_execute("COMMIT").await.map_err(db_error)?;
-        }
+        let lane_has_more = found.map_err(db_error)?.is_some() && row.is_some();
+        committed.map_err(db_error)?;
         let conn = tx.finish();
         if row.is_none() {
             return Ok(Settled {
