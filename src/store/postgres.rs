@@ -20,7 +20,8 @@
 //!
 //! The schema is created and migrated at start ([`schema`]), under an advisory lock so that
 //! instances starting together do not race; while `deliveries` grows from nothing, the
-//! planner's statistics of it are kept current ([`statistics`]), which its plans depend on.
+//! planner's statistics of it, which its plans depend on, are kept current by each instance
+//! that runs deliveries ([`statistics`]).
 //! Connections are made in [`db`]. Every wait is bounded — the pool's wait, connect and
 //! recycle timeouts, `statement_timeout` on each connection, and a deadline around each
 //! operation — so that an unreachable database makes callbacks answer 503 promptly instead of
@@ -66,7 +67,8 @@ pub struct PostgresInbox {
     appends: mpsc::UnboundedSender<intake::Append>,
     /// How long a callback waits for its append before the store is called unavailable.
     append_deadline: Duration,
-    /// For the `LISTEN` connection, started by the first [`Inbox::work_signal`].
+    /// For the `LISTEN` connection, started (with the statistics keeper) by the first
+    /// [`Inbox::work_signal`]: the dispatcher, never a command.
     pg: tokio_postgres::Config,
     signal: OnceLock<Arc<Notify>>,
     /// Cancelled when the inbox is dropped: stops the `LISTEN` connection and the statistics
@@ -109,7 +111,6 @@ impl PostgresInbox {
         let owner: Arc<str> = super::lease_owner().into();
         let appends = intake::spawn(db.clone(), owner.clone());
         let stop = CancellationToken::new();
-        db.runtime.spawn(statistics::keep(db.clone(), stop.clone()));
         Ok(PostgresInbox {
             append_deadline: intake::DEADLINE
                 .min(config.connect_timeout + config.statement_timeout),
@@ -224,6 +225,11 @@ impl Inbox for PostgresInbox {
                 signal.clone(),
                 self.stop.clone(),
             ));
+            // The instance that runs deliveries keeps the statistics their plans need (a
+            // command that only reads or writes a few rows has no use for it).
+            self.db
+                .runtime
+                .spawn(statistics::keep(self.db.clone(), self.stop.clone()));
             signal
         });
         Some(signal.clone())

@@ -189,6 +189,8 @@ async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
 async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     let db = TestDb::create().await;
     let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    // What the dispatcher does first: it starts the instance's background work.
+    let _signal = inbox.work_signal();
     let conn = inbox.db.conn().await.unwrap();
     conn.batch_execute("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
         .await
