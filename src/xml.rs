@@ -15,7 +15,7 @@
 //!
 //! It refuses what WeCom never sends and attackers do: a DOCTYPE (so no entity declarations,
 //! no external entities, no expansion bombs), unknown entity references, nesting deeper than a
-//! container of values, and more than [`MAX_FIELDS`] elements.
+//! container of values, more than [`MAX_FIELDS`] elements, and NUL characters.
 
 mod plain;
 
@@ -46,6 +46,9 @@ pub enum XmlError {
     /// More than [`MAX_FIELDS`] elements.
     #[error("xml has too many elements")]
     TooManyFields,
+    /// A NUL character, which no XML document may hold (and PostgreSQL cannot store).
+    #[error("xml contains a NUL character")]
+    Nul,
 }
 
 /// The value of one child element of the root.
@@ -169,6 +172,9 @@ pub fn parse(input: &[u8]) -> Result<FieldsRef<'_>, XmlError> {
 /// # Errors
 /// See [`XmlError`].
 pub fn parse_str(text: &str) -> Result<FieldsRef<'_>, XmlError> {
+    if memchr::memchr(0, text.as_bytes()).is_some() {
+        return Err(XmlError::Nul);
+    }
     // What WeCom sends is plain enough for a single pass; the full reader takes the rest and
     // words every refusal.
     match plain::read(text) {
@@ -480,6 +486,18 @@ mod tests {
                 .text("A"),
             Some("<你")
         );
+    }
+
+    #[test]
+    fn a_nul_character_is_refused_in_any_form() {
+        assert_eq!(parse(b"<xml><A>a\0b</A></xml>"), Err(XmlError::Nul));
+        assert_eq!(
+            parse(b"<xml><A><![CDATA[a\0b]]></A></xml>"),
+            Err(XmlError::Nul)
+        );
+        // As a character reference it is no character at all.
+        assert!(parse(b"<xml><A>a&#0;b</A></xml>").is_err());
+        assert!(parse(b"<xml><A>a&#x0;b</A></xml>").is_err());
     }
 
     #[test]

@@ -178,18 +178,22 @@ async fn lanes_keep_arrival_order(inbox: &dyn Inbox) {
     assert_eq!(ids(&batch), vec![e1]);
     assert_eq!(batch.deliveries[0].delivery.attempts, 1);
 
-    // Dead does not block: the next of the lane runs, then the one after it.
+    // Dead does not block: the next of the lane runs, then the one after it. (A handler's
+    // error text may hold anything, a NUL character included: it is recorded all the same.)
     let settled = inbox
         .settle(
             batch.deliveries[0].delivery.id,
             2,
             Outcome::Dead {
-                error: "gave up".into(),
+                error: "gave up: \0 in a response".into(),
             },
         )
         .await
         .unwrap();
     assert!(settled.lane_has_more);
+    let recorded = inbox.deliveries(e1).await.unwrap();
+    let error = recorded[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.starts_with("gave up: "), "{error:?}");
     let batch = inbox
         .lease("lanes", "h", 10, later, later + 30_000)
         .await

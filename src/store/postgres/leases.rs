@@ -2,6 +2,7 @@
 //! LOCKED`, so instances leasing at once take different ones), renew and release leases, and
 //! settle an attempt — recorded only while this instance still holds the lease.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use tokio_postgres::types::ToSql;
@@ -216,8 +217,8 @@ pub(super) async fn settle(
     db.run("settle", move |db| async move {
         let (status, next_at, error) = match &outcome {
             Outcome::Done => ("done", None, None),
-            Outcome::Retry { at, error } => ("pending", Some(*at), Some(error.as_str())),
-            Outcome::Dead { error } => ("dead", None, Some(error.as_str())),
+            Outcome::Retry { at, error } => ("pending", Some(*at), Some(storable(error))),
+            Outcome::Dead { error } => ("dead", None, Some(storable(error))),
         };
         // One transaction, so that finding the lane's next delivery can wait for the lane's
         // lock: an append holds it until it commits, and a delivery it adds behind this one
@@ -258,6 +259,17 @@ pub(super) async fn settle(
         })
     })
     .await
+}
+
+/// A handler's error text as PostgreSQL can store it: a NUL character (which a plug-in may
+/// pass on from anywhere, say a response body) becomes U+FFFD. Refused, it would fail the
+/// settle at every retry, holding the handler's slot for ever.
+fn storable(error: &str) -> Cow<'_, str> {
+    if error.contains('\0') {
+        Cow::Owned(error.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(error)
+    }
 }
 
 /// Make due every waiting delivery that has nothing unfinished before it in its lane (a safety
