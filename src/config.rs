@@ -547,6 +547,10 @@ impl Config {
         if app.name.trim().is_empty() {
             return Err(invalid(key("name"), "is empty"));
         }
+        // The name goes into logs, metric labels and the store (PostgreSQL refuses NUL).
+        if app.name.contains(char::is_control) {
+            return Err(invalid(key("name"), "holds a control character"));
+        }
         if self.apps[..i].iter().any(|a| a.name == app.name) {
             return Err(invalid(
                 key("name"),
@@ -803,6 +807,15 @@ encoding_aes_key = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
         assert!(c.apps[0].api_secret().is_none());
         let err = Config::from_toml_for(&text, &|_| None, Uses::Callbacks).unwrap_err();
         assert!(err.to_string().contains("apps[0].token"), "{err}");
+    }
+
+    #[test]
+    fn an_app_name_with_a_control_character_is_refused() {
+        for name in ["con\\u0000tacts", "con\\ntacts"] {
+            let text = MINIMAL.replace("name = \"contacts\"", &format!("name = \"{name}\""));
+            let err = Config::from_toml(&text, &env).unwrap_err().to_string();
+            assert!(err.contains("apps[0].name"), "{err}");
+        }
     }
 
     #[test]
