@@ -587,6 +587,25 @@ async fn http_and_decode_errors_are_typed() {
     assert!(matches!(err, ApiError::Decode { .. }), "{err:?}");
 }
 
+/// A `gettoken` answer without a usable token (none, empty, or holding a control character)
+/// is a decode error, not a token.
+#[tokio::test]
+async fn a_gettoken_answer_without_a_usable_token_is_a_decode_error() {
+    for token in [json!(null), json!(""), json!("TOK\u{0}EN")] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/cgi-bin/gettoken"))
+            .respond_with(ok(json!({"access_token": token, "expires_in": 7200})))
+            .mount(&server)
+            .await;
+        let err = follow(&client(&server)).await.expect_err("no token");
+        assert!(
+            matches!(&err, ApiError::Decode { message, .. } if message.contains("access_token")),
+            "{err:?}"
+        );
+    }
+}
+
 /// The cursor helper walks every page, sending each `next_cursor` back.
 #[tokio::test]
 async fn cursor_helper_walks_three_pages() {

@@ -235,10 +235,12 @@ impl Client {
             let token = answer
                 .get("access_token")
                 .and_then(Value::as_str)
-                .filter(|token| !token.is_empty())
+                // It goes into URLs and the shared store: a control character (a NUL, which
+                // PostgreSQL cannot store) makes it no token.
+                .filter(|token| !token.is_empty() && !token.contains(char::is_control))
                 .ok_or_else(|| ApiError::Decode {
                     path: GETTOKEN_PATH.to_owned(),
-                    message: "no access_token in the answer".to_owned(),
+                    message: "no usable access_token in the answer".to_owned(),
                 })?;
             let expires_in = answer
                 .get("expires_in")
