@@ -17,7 +17,6 @@
 //! Label values never come from unauthenticated input: `app` is a configured name, `outcome`
 //! a fixed word, `kind` the kind of an event whose signature checked out.
 
-use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::text::encode;
@@ -26,6 +25,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use rustc_hash::FxHashMap;
 
 type Labels = Vec<(&'static str, String)>;
 

@@ -7,8 +7,9 @@
 //!   (a fresh database on the server of `DATABASE_URL`, by default the local one; skipped when
 //!   it cannot be reached), and SQLite `full` and PostgreSQL again with a `forward` handler
 //!   posting every event to the bare endpoint (after each of their runs the benchmark waits
-//!   until the handler's backlog has run, so that it does not run in another target's turn); with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that
-//!   binary's SQLite figures side by side. Every target gets three runs, interleaved; the table
+//!   until the handler's backlog has run, so that it does not run in another target's turn);
+//!   with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that binary's SQLite figures side
+//!   by side. Every target gets three runs, interleaved; the table
 //!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
 //!   server CPU per callback (and for PostgreSQL on this machine, the database server's CPU per
 //!   callback) and peak RSS. Ratios are refused when the bare endpoint is not at
@@ -184,25 +185,18 @@ async fn throughput(dir: &Path) {
                 None
             }
         };
-    if let Some((db, forwarded)) = &databases {
-        let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
-        let mut target = targets::serve(&ours, dir, "serve, PostgreSQL", &store, "", "info").await;
+    if let Some((plain, forwarded)) = &databases {
         let server = server_address();
-        target.local_database =
-            server.starts_with("127.0.0.1:") || server.starts_with("localhost:");
-        targets.push(target);
-        let store = format!("backend = \"postgres\"\nurl = \"{}\"", forwarded.url());
-        let mut target = targets::serve(
-            &ours,
-            dir,
-            "serve, PostgreSQL + forward",
-            &store,
-            &forward,
-            "info",
-        )
-        .await;
-        target.local_database = targets[targets.len() - 1].local_database;
-        targets.push(target);
+        let local = server.starts_with("127.0.0.1:") || server.starts_with("localhost:");
+        for (name, db, handlers) in [
+            ("serve, PostgreSQL", plain, ""),
+            ("serve, PostgreSQL + forward", forwarded, forward.as_str()),
+        ] {
+            let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
+            let mut target = targets::serve(&ours, dir, name, &store, handlers, "info").await;
+            target.local_database = local;
+            targets.push(target);
+        }
     }
     if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
         let baseline = PathBuf::from(baseline);

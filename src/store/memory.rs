@@ -3,10 +3,10 @@
 //! It keeps the same rows as the SQLite backend and answers the same way, with linear scans:
 //! it is meant for thousands of events, not millions.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustc_hash::FxBuildHasher;
+use rustc_hash::FxHashMap;
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, HandlerGauges, Inbox,
@@ -42,7 +42,7 @@ struct State {
     next_delivery: i64,
     events: BTreeMap<i64, EventRow>,
     /// By (app, dedup key). The keys are hashes already, so a fast hasher will do.
-    keys: HashMap<(Arc<str>, [u8; 32]), i64, FxBuildHasher>,
+    keys: FxHashMap<(Arc<str>, [u8; 32]), i64>,
     deliveries: BTreeMap<i64, DeliveryRow>,
 }
 

@@ -21,11 +21,11 @@
 //! The schema is created and migrated at start ([`schema`]), under an advisory lock so that
 //! instances starting together do not race; while `deliveries` grows from nothing, the
 //! planner's statistics of it, which its plans depend on, are kept current by each instance
-//! that runs deliveries ([`statistics`]).
-//! Connections are made in [`db`]. Every wait is bounded — the pool's wait, connect and
-//! recycle timeouts, `statement_timeout` on each connection, and a deadline around each
-//! operation — so that an unreachable database makes callbacks answer 503 promptly instead of
-//! hanging; the pool reconnects by itself when the database returns. Neither the URL's password nor any SQL parameter appears in an error.
+//! that runs deliveries ([`statistics`]). Connections are made in [`db`]. Every wait is
+//! bounded — the pool's wait, connect and recycle timeouts, `statement_timeout` on each
+//! connection, and a deadline around each operation — so that an unreachable database makes
+//! callbacks answer 503 promptly instead of hanging; the pool reconnects by itself when the
+//! database returns. Neither the URL's password nor any SQL parameter appears in an error.
 
 mod db;
 mod insert;

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Db, LOCK_CLASS, db_error};
 use crate::store::StoreError;
 
-/// How often the tables' change counts are read.
-pub(super) const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the table's change count is read.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Fewer changed rows than this are never worth an analyze.
 const MIN_CHANGES: i64 = 1_000;
@@ -32,9 +32,6 @@ const ANALYZE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The second key of the advisory lock instances analyze under.
 const ANALYZE_LOCK: i32 = 2;
-
-/// The tables whose statistics are kept.
-const TABLES: &str = "'deliveries'";
 
 /// A table analyzed before has changed enough when it changed by this many times its rows.
 const GROWTH: i64 = 10;
@@ -48,7 +45,7 @@ fn stale(rows: f32, changed: i64) -> bool {
     changed >= MIN_CHANGES && (rows == 0 || changed > rows.saturating_mul(GROWTH))
 }
 
-/// Check, and analyze what needs it, every [`CHECK_EVERY`] until `stop`.
+/// Check, and analyze when needed, every [`CHECK_EVERY`] until `stop`.
 pub(super) async fn keep(db: Db, stop: CancellationToken) {
     let mut warned = false;
     loop {
@@ -56,24 +53,16 @@ pub(super) async fn keep(db: Db, stop: CancellationToken) {
             _ = tokio::time::sleep(CHECK_EVERY) => {}
             _ = stop.cancelled() => return,
         }
+        let limit = db.op_timeout + ANALYZE_TIMEOUT;
         let checked = db
-            .run_for(
-                "analyze",
-                db.op_timeout + ANALYZE_TIMEOUT,
-                |db| async move {
-                    let before = stale_tables(&db).await?;
-                    if before.is_empty() {
-                        return Ok(true);
-                    }
-                    if !analyze(&db, &before).await? {
-                        return Ok(true);
-                    }
-                    // Only the owner may analyze (for others PostgreSQL warns and skips): a table
-                    // still stale right after was not analyzed.
-                    let after = stale_tables(&db).await?;
-                    Ok(!after.iter().any(|table| before.contains(table)))
-                },
-            )
+            .run_for("analyze", limit, |db| async move {
+                if !deliveries_stale(&db).await? || !analyze(&db).await? {
+                    return Ok(true);
+                }
+                // Only the owner may analyze (for others PostgreSQL warns and skips): a table
+                // still stale right after was not analyzed.
+                Ok(!deliveries_stale(&db).await?)
+            })
             .await;
         match checked {
             Ok(true) => {}
@@ -92,38 +81,28 @@ pub(super) async fn keep(db: Db, stop: CancellationToken) {
     }
 }
 
-/// The kept tables that need analyzing.
-async fn stale_tables(db: &Db) -> Result<Vec<String>, StoreError> {
-    let rows = db
+/// Whether `deliveries` needs analyzing.
+async fn deliveries_stale(db: &Db) -> Result<bool, StoreError> {
+    let row = db
         .conn()
         .await?
-        .query(
-            &format!(
-                "SELECT c.relname::text, c.reltuples, s.n_mod_since_analyze
-                 FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
-                 WHERE c.oid = ANY (ARRAY[{TABLES}]::regclass[])"
-            ),
+        .query_one(
+            "SELECT c.reltuples, s.n_mod_since_analyze
+             FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+             WHERE c.oid = 'deliveries'::regclass",
             &[],
         )
         .await
         .map_err(db_error)?;
-    let mut tables = Vec::new();
-    for row in rows {
-        let (table, rows, changed): (String, f32, i64) = (
-            row.try_get(0).map_err(db_error)?,
-            row.try_get(1).map_err(db_error)?,
-            row.try_get(2).map_err(db_error)?,
-        );
-        if stale(rows, changed) {
-            tables.push(table);
-        }
-    }
-    Ok(tables)
+    Ok(stale(
+        row.try_get(0).map_err(db_error)?,
+        row.try_get(1).map_err(db_error)?,
+    ))
 }
 
-/// Analyze `tables` unless another instance is analyzing right now (then it does, and this
+/// Analyze `deliveries` unless another instance is analyzing right now (then it does, and this
 /// returns `false`).
-async fn analyze(db: &Db, tables: &[String]) -> Result<bool, StoreError> {
+async fn analyze(db: &Db) -> Result<bool, StoreError> {
     let mut conn = db.conn().await?;
     let tx = conn.transaction().await.map_err(db_error)?;
     let ours: bool = tx
@@ -136,15 +115,13 @@ async fn analyze(db: &Db, tables: &[String]) -> Result<bool, StoreError> {
         .try_get(0)
         .map_err(db_error)?;
     if ours {
-        // The names come from `TABLES`, never from outside.
         tx.batch_execute(&format!(
-            "SET LOCAL statement_timeout = {}; ANALYZE {}",
-            ANALYZE_TIMEOUT.as_millis(),
-            tables.join(", ")
+            "SET LOCAL statement_timeout = {}; ANALYZE deliveries",
+            ANALYZE_TIMEOUT.as_millis()
         ))
         .await
         .map_err(db_error)?;
-        tracing::debug!(tables = %tables.join(", "), "analyzed the deliveries table");
+        tracing::debug!("analyzed the deliveries table");
     }
     tx.commit().await.map_err(db_error)?;
     Ok(ours)

@@ -146,13 +146,9 @@ async fn one_statement_stores_a_mixed_batch() {
     }
 }
 
-/// With a backlog of due deliveries, a lease walks the due index in its order and stops at
-/// its limit: no sort of the whole backlog at every lease.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
-    let db = TestDb::create().await;
-    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
-    let appends = (0..500).map(|i| {
+/// Append `n` events at once, each in a lane of its own with one delivery for handler `h`.
+async fn append_in_lanes(inbox: &Arc<PostgresInbox>, n: usize) {
+    let appends = (0..n).map(|i| {
         let inbox = inbox.clone();
         let lane = format!("L{i}");
         let event = contract::event("app", &format!("<e{i}/>"), Some(&lane), &["h"], false);
@@ -161,20 +157,38 @@ async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
     for append in futures::future::join_all(appends).await {
         append.unwrap().unwrap();
     }
+}
+
+/// The plan of `statement` with `params`, as `EXPLAIN` prints it.
+async fn explain(
+    conn: &deadpool_postgres::Object,
+    statement: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> String {
+    let rows = conn
+        .query(&format!("EXPLAIN {statement}"), params)
+        .await
+        .unwrap();
+    let lines: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    lines.join("\n")
+}
+
+/// With a backlog of due deliveries, a lease walks the due index in its order and stops at
+/// its limit: no sort of the whole backlog at every lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    append_in_lanes(&inbox, 500).await;
     let conn = inbox.db.conn().await.unwrap();
     conn.batch_execute("ANALYZE deliveries").await.unwrap();
     let now = crate::clock::now_ms();
-    let plan: Vec<String> = conn
-        .query(
-            &format!("EXPLAIN {}", leases::LEASE),
-            &[&"app", &"h", &now, &10_i64, &"me", &(now + 30_000)],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let plan = plan.join("\n");
+    let plan = explain(
+        &conn,
+        leases::LEASE,
+        &[&"app", &"h", &now, &10_i64, &"me", &(now + 30_000)],
+    )
+    .await;
     assert!(
         plan.contains("using deliveries_due on deliveries d "),
         "{plan}"
@@ -195,15 +209,7 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     conn.batch_execute("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
         .await
         .unwrap();
-    let appends = (0..1_500).map(|i| {
-        let inbox = inbox.clone();
-        let lane = format!("L{i}");
-        let event = contract::event("app", &format!("<e{i}/>"), Some(&lane), &["h"], false);
-        tokio::spawn(async move { inbox.append(event).await })
-    });
-    for append in futures::future::join_all(appends).await {
-        append.unwrap().unwrap();
-    }
+    append_in_lanes(&inbox, 1_500).await;
     let analyzed = "SELECT reltuples >= 0 FROM pg_class WHERE relname = 'deliveries'";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !conn
@@ -218,17 +224,7 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let plan: Vec<String> = conn
-        .query(
-            &format!("EXPLAIN {}", leases::NEXT_IN_LANE),
-            &[&7_i64, &1_i64, &2_i64],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let plan = plan.join("\n");
+    let plan = explain(&conn, leases::NEXT_IN_LANE, &[&7_i64, &1_i64, &2_i64]).await;
     assert!(
         plan.contains("using deliveries_lane on deliveries p"),
         "{plan}"
