@@ -18,8 +18,8 @@ pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, S
 }
 
 /// Lease runnable deliveries: pending, due, not leased (or the lease expired), and first of
-/// their lane (the lane's first pending delivery by event id — a question only the lane index
-/// answers without a sort, so that even a plan made on an empty table uses it). They are taken
+/// their lane (the lane's first pending delivery by event id — which the lane index answers
+/// without a sort, once the planner knows the table: see [`super::statistics`]). They are taken
 /// in the order they fell due, walking the due index, so a lease passes over only the running
 /// deliveries and costs the same however many wait (in event-id order it sorted every due
 /// delivery, and ran the lane check for each, at every lease).
