@@ -9,7 +9,8 @@
 //!   order; the dedup key is unique (an exclusion constraint on a hash index: the key hashes
 //!   its app too), so a retry reaching another instance at the same moment is one event.
 //! - **Deliveries** ([`leases`]) are leased with `FOR UPDATE SKIP LOCKED`, renewed while they
-//!   run, settled only by the instance that holds the lease. A dead instance's leases simply
+//!   run, settled only by the instance that holds the lease — group-committed, as appends are
+//!   ([`settles`]). A dead instance's leases simply
 //!   expire and any instance takes the work over; [`Inbox::recover`] has nothing to do here.
 //!   What operators ask (`events …`, metrics) is in [`operators`].
 //! - **Wake-ups** ([`listen`]): work another instance should see (deliveries stored unleased, a
@@ -34,6 +35,7 @@ mod leases;
 mod listen;
 mod operators;
 mod schema;
+mod settles;
 mod statistics;
 mod tokens;
 
@@ -65,6 +67,8 @@ pub struct PostgresInbox {
     owner: Arc<str>,
     /// Appends waiting for the batcher.
     appends: mpsc::UnboundedSender<intake::Append>,
+    /// Attempts waiting for theirs.
+    settles: mpsc::UnboundedSender<settles::Settle>,
     /// How long a callback waits for its append before the store is called unavailable.
     append_deadline: Duration,
     /// For the `LISTEN` connection, started (with the statistics keeper) by the first
@@ -80,7 +84,8 @@ pub struct PostgresInbox {
 impl PostgresInbox {
     /// Connect to the database of `[store]` (`url`, `pool_size`, `connect_timeout`,
     /// `statement_timeout`), create or migrate its schema, and start the store's own thread
-    /// (its connections and the intake batcher). Several instances may connect at once.
+    /// (its connections, and the batchers of appends and attempts). Several instances may
+    /// connect at once.
     ///
     /// # Errors
     /// When `url` is missing or malformed, the database cannot be reached, or the schema
@@ -110,6 +115,7 @@ impl PostgresInbox {
         .await?;
         let owner: Arc<str> = super::lease_owner().into();
         let appends = intake::spawn(db.clone(), owner.clone());
+        let settles = settles::spawn(db.clone(), owner.clone());
         let stop = CancellationToken::new();
         Ok(PostgresInbox {
             append_deadline: intake::DEADLINE
@@ -117,6 +123,7 @@ impl PostgresInbox {
             db,
             owner,
             appends,
+            settles,
             pg,
             signal: OnceLock::new(),
             _stop_on_drop: stop.clone().drop_guard(),
@@ -161,7 +168,7 @@ impl Inbox for PostgresInbox {
         attempts: u32,
         outcome: Outcome,
     ) -> Result<Settled, StoreError> {
-        leases::settle(&self.db, &self.owner, id, attempts, outcome).await
+        settles::settle(&self.settles, id, attempts, outcome).await
     }
 
     async fn recover(&self) -> Result<u64, StoreError> {

@@ -1,15 +1,17 @@
 //! What the dispatcher asks of the shared store: lease runnable deliveries (`FOR UPDATE SKIP
-//! LOCKED`, so instances leasing at once take different ones), renew and release leases, and
-//! settle an attempt — recorded only while this instance still holds the lease.
+//! LOCKED`, so instances leasing at once take different ones), renew and release leases. (Its
+//! attempts are recorded by [`super::settles`].)
+//!
+//! A statement that may wait for several deliveries' row locks takes them in id order, as every
+//! other one does (a settle batch, a renewal, a release): two of them never wait for each other
+//! in a circle.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use tokio_postgres::types::ToSql;
 
-use super::intake::lane_key_sql;
 use super::{Db, TxConn, announce, db_error};
-use crate::store::{Delivery, LANE_WAIT, LeaseBatch, Leased, Outcome, Settled, StoreError};
+use crate::store::{Delivery, LANE_WAIT, LeaseBatch, Leased, StoreError};
 
 /// A stored attempt count (never negative) as the trait's `u32`.
 pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, StoreError> {
@@ -51,54 +53,13 @@ const NEXT_DUE: &str = "
 SELECT min(next_at) FROM deliveries
 WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3 AND next_at < $4";
 
-/// Record an attempt (`$1` delivery, held by `$2`); for a finished delivery of a lane, take the
-/// lane's lock before the statement ends, so that an append adding to the lane has committed
-/// (or waits) by the time [`NEXT_IN_LANE`] looks. Returns a row when the attempt was recorded.
-const SETTLE: &str = concat!(
-    "
-WITH settled AS (
-    UPDATE deliveries
-    SET status = $3, attempts = $4, next_at = coalesce($5, next_at), last_error = $6,
-        lease_owner = NULL, lease_until = NULL
-    WHERE id = $1 AND lease_owner = $2
-    RETURNING app, lane, status
-)
-SELECT CASE WHEN s.lane IS NOT NULL AND s.status <> 'pending'
-            THEN pg_advisory_xact_lock(",
-    lane_key_sql!("s.app", "s.lane"),
-    ") END
-FROM settled s"
-);
-
-/// After delivery `$1` finished (done or dead) in a lane: the lane's next pending delivery,
-/// made due (`$2`) if it was waiting (`$3`). A statement of its own, so that its snapshot is
-/// taken after [`SETTLE`] got the lane's lock. Nothing for a delivery without a lane, or one
-/// to be retried.
-pub(super) const NEXT_IN_LANE: &str = "
-WITH finished AS (
-    SELECT app, handler, lane, event_id FROM deliveries
-    WHERE id = $1 AND status <> 'pending' AND lane IS NOT NULL
-), next AS (
-    SELECT n.id, n.next_at FROM finished f
-    CROSS JOIN LATERAL (
-        SELECT p.id, p.next_at FROM deliveries p
-        WHERE p.status = 'pending' AND p.app = f.app AND p.handler = f.handler
-          AND p.lane = f.lane AND p.event_id > f.event_id
-        ORDER BY p.event_id LIMIT 1
-    ) n
-), due AS (
-    UPDATE deliveries d SET next_at = $2
-    FROM next n WHERE d.id = n.id AND n.next_at = $3
-)
-SELECT 1 FROM next";
-
 /// Begins a transaction of the dispatcher's own bookkeeping — a lease, a settle — committed
 /// without waiting for the disk. A crash of the database may forget such a commit from its
 /// last moments; all that costs is a delivery run again (handlers run at least once), while
 /// waiting for a WAL flush at each cost the database ~12% more CPU per delivery and ~20% of the
 /// deliveries per second (measured with `forward` on the 2-core machine). Intake never does
 /// this: an acknowledged event is on disk.
-const BEGIN_UNSYNCED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+pub(super) const BEGIN_UNSYNCED: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
 /// Lease up to `limit` runnable deliveries of (`app`, `handler`) to `owner` until `until`
 /// (Unix ms), oldest first.
@@ -172,8 +133,11 @@ pub(super) async fn renew(
         db.conn()
             .await?
             .execute(
-                "UPDATE deliveries SET lease_until = $3
-                     WHERE id = ANY($1) AND lease_owner = $2",
+                "WITH held AS (
+                     SELECT id FROM deliveries WHERE id = ANY($1) AND lease_owner = $2
+                     ORDER BY id FOR UPDATE
+                 )
+                 UPDATE deliveries d SET lease_until = $3 FROM held h WHERE d.id = h.id",
                 &[&ids, &&*owner, &until],
             )
             .await
@@ -190,8 +154,12 @@ pub(super) async fn release(db: &Db, owner: &Arc<str>, ids: Vec<i64>) -> Result<
         let conn = db.conn().await?;
         let released = conn
             .execute(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
-                     WHERE id = ANY($1) AND lease_owner = $2",
+                "WITH held AS (
+                     SELECT id FROM deliveries WHERE id = ANY($1) AND lease_owner = $2
+                     ORDER BY id FOR UPDATE
+                 )
+                 UPDATE deliveries d SET lease_owner = NULL, lease_until = NULL
+                 FROM held h WHERE d.id = h.id",
                 &[&ids, &&*owner],
             )
             .await
@@ -204,86 +172,22 @@ pub(super) async fn release(db: &Db, owner: &Arc<str>, ids: Vec<i64>) -> Result<
     .await
 }
 
-/// Record an attempt of a delivery `owner` still holds; a lane with more to run is announced.
-pub(super) async fn settle(
-    db: &Db,
-    owner: &Arc<str>,
-    id: i64,
-    attempts: u32,
-    outcome: Outcome,
-) -> Result<Settled, StoreError> {
-    let owner = owner.clone();
-    let attempts = i32::try_from(attempts).unwrap_or(i32::MAX);
-    db.run("settle", move |db| async move {
-        let (status, next_at, error) = match &outcome {
-            Outcome::Done => ("done", None, None),
-            Outcome::Retry { at, error } => ("pending", Some(*at), Some(storable(error))),
-            Outcome::Dead { error } => ("dead", None, Some(storable(error))),
-        };
-        // One transaction, so that finding the lane's next delivery can wait for the lane's
-        // lock: an append holds it until it commits, and a delivery it adds behind this one
-        // must be seen (and made due) here, or it would wait for ever. One round trip: every
-        // statement prepared first, then sent together (the server runs each after the one
-        // before; a failed one makes the rest fail, and `COMMIT` roll back).
-        let tx = TxConn::new(db.conn().await?);
-        let conn = tx.conn()?;
-        let settle = conn.prepare_cached(SETTLE).await.map_err(db_error)?;
-        let next = conn.prepare_cached(NEXT_IN_LANE).await.map_err(db_error)?;
-        let holder: &str = &owner;
-        let params: [&(dyn ToSql + Sync); 6] = [&id, &holder, &status, &attempts, &next_at, &error];
-        let now = crate::clock::now_ms();
-        let next_params: [&(dyn ToSql + Sync); 3] = [&id, &now, &LANE_WAIT];
-        let (begun, row, found, committed) = futures::join!(
-            conn.batch_execute(BEGIN_UNSYNCED),
-            conn.query_opt(&settle, &params),
-            conn.query_opt(&next, &next_params),
-            conn.batch_execute("COMMIT")
-        );
-        begun.map_err(db_error)?;
-        let row = row.map_err(db_error)?;
-        let lane_has_more = found.map_err(db_error)?.is_some() && row.is_some();
-        committed.map_err(db_error)?;
-        let conn = tx.finish();
-        if row.is_none() {
-            return Ok(Settled {
-                recorded: false,
-                lane_has_more: false,
-            });
-        }
-        if lane_has_more && let Some(conn) = &conn {
-            announce(conn, &owner).await?;
-        }
-        Ok(Settled {
-            recorded: true,
-            lane_has_more,
-        })
-    })
-    .await
-}
-
-/// A handler's error text as PostgreSQL can store it: a NUL character (which a plug-in may
-/// pass on from anywhere, say a response body) becomes U+FFFD. Refused, it would fail the
-/// settle at every retry, holding the handler's slot for ever.
-fn storable(error: &str) -> Cow<'_, str> {
-    if error.contains('\0') {
-        Cow::Owned(error.replace('\0', "\u{fffd}"))
-    } else {
-        Cow::Borrowed(error)
-    }
-}
-
 /// Make due every waiting delivery that has nothing unfinished before it in its lane (a safety
 /// net run at start: settling normally does this).
 pub(super) async fn unwait(db: &Db) -> Result<(), StoreError> {
     db.run("unwait", move |db| async move {
         let conn = db.conn().await?;
         conn.execute(
-            "UPDATE deliveries d SET next_at = $1
-             WHERE d.status = 'pending' AND d.next_at = $2
-               AND NOT EXISTS (SELECT 1 FROM deliveries p
-                               WHERE p.status = 'pending' AND p.app = d.app
-                                 AND p.handler = d.handler AND p.lane = d.lane
-                                 AND p.event_id < d.event_id)",
+            "WITH first AS (
+                 SELECT d.id FROM deliveries d
+                 WHERE d.status = 'pending' AND d.next_at = $2
+                   AND NOT EXISTS (SELECT 1 FROM deliveries p
+                                   WHERE p.status = 'pending' AND p.app = d.app
+                                     AND p.handler = d.handler AND p.lane = d.lane
+                                     AND p.event_id < d.event_id)
+                 ORDER BY d.id FOR UPDATE OF d
+             )
+             UPDATE deliveries d SET next_at = $1 FROM first f WHERE d.id = f.id",
             &[&crate::clock::now_ms(), &LANE_WAIT],
         )
         .await

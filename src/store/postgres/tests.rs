@@ -224,7 +224,12 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let plan = explain(&conn, leases::NEXT_IN_LANE, &[&7_i64, &1_i64, &2_i64]).await;
+    let plan = explain(
+        &conn,
+        settles::NEXT_IN_LANE,
+        &[&vec![7_i64], &1_i64, &2_i64],
+    )
+    .await;
     assert!(
         plan.contains("using deliveries_lane on deliveries p"),
         "{plan}"
@@ -485,4 +490,73 @@ async fn a_batch_leases_only_the_head_of_a_lane() {
         vec![*new.iter().min().unwrap()],
         "only the lane's head"
     );
+}
+
+/// Attempts settled at the same moment (one batch): each recorded only while held, and each
+/// lane whose delivery finished has its next delivery made due; a retried one's lane waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_settled_together_are_each_recorded_and_release_their_lanes() {
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    for round in 0..2 {
+        for lane in 0..6 {
+            let text = format!("<e{round}-{lane}/>");
+            let lane = format!("L{lane}");
+            let event = contract::event("app", &text, Some(&lane), &["h"], false);
+            inbox.append(event).await.unwrap();
+        }
+    }
+    let now = crate::clock::now_ms();
+    let heads = inbox
+        .lease("app", "h", 100, now, now + 30_000)
+        .await
+        .unwrap();
+    let mut heads: Vec<crate::store::Delivery> =
+        heads.deliveries.into_iter().map(|l| l.delivery).collect();
+    heads.sort_by_key(|d| d.event_id);
+    assert_eq!(heads.len(), 6, "one head per lane");
+    let not_held = heads.iter().map(|d| d.id).max().unwrap() + 1;
+    let outcomes = heads.iter().enumerate().map(|(lane, _)| match lane {
+        4 => Outcome::Retry {
+            at: now + 60_000,
+            error: "later".into(),
+        },
+        5 => Outcome::Dead {
+            error: "gone\0".into(),
+        },
+        _ => Outcome::Done,
+    });
+    let settles = heads
+        .iter()
+        .map(|d| d.id)
+        .zip(outcomes)
+        .chain([(not_held, Outcome::Done)])
+        .map(|(id, outcome)| {
+            let inbox = inbox.clone();
+            tokio::spawn(async move { inbox.settle(id, 1, outcome).await })
+        });
+    let settled: Vec<Settled> = futures::future::join_all(settles)
+        .await
+        .into_iter()
+        .map(|s| s.unwrap().unwrap())
+        .collect();
+    let recorded: Vec<bool> = settled.iter().map(|s| s.recorded).collect();
+    assert_eq!(recorded, [true, true, true, true, true, true, false]);
+    let more: Vec<bool> = settled.iter().map(|s| s.lane_has_more).collect();
+    assert_eq!(more, [true, true, true, true, false, true, false]);
+    let now = crate::clock::now_ms();
+    let next = inbox
+        .lease("app", "h", 100, now, now + 30_000)
+        .await
+        .unwrap();
+    let mut next: Vec<i64> = next
+        .deliveries
+        .iter()
+        .map(|l| l.delivery.event_id)
+        .collect();
+    next.sort_unstable();
+    let behind: Vec<i64> = [0, 1, 2, 3, 5]
+        .map(|lane| heads[lane].event_id + 6)
+        .to_vec();
+    assert_eq!(next, behind, "the next of every lane but the retried one");
 }
