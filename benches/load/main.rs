@@ -13,7 +13,10 @@
 //!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
 //!   server CPU per callback (and for PostgreSQL on this machine, the database server's CPU per
 //!   callback) and peak RSS. Ratios are refused when the bare endpoint is not at
-//!   least 3× the SQLite target: then the generator, not the service, is the limit.
+//!   least 3× the SQLite target: then the generator, not the service, is the limit. A second
+//!   table counts each `forward` target's callbacks until every delivery ran (the run and its
+//!   backlog together): callbacks handled per second, and server and database CPU per handled
+//!   callback.
 //! - `steady`: 1,000 callbacks/s for 5 s to the default config: ack p50/p99 and peak RSS.
 //! - `flood`: the same with 200 clients hammering `/healthz` and `/metrics`: ack p99 with and
 //!   without the flood.
@@ -207,8 +210,7 @@ async fn throughput(dir: &Path) {
             targets.push(targets::serve(&baseline, dir, name, store, "", "info").await);
         }
     }
-    let mut runs: Vec<Vec<(wrk::Report, f64, Option<f64>)>> =
-        targets.iter().map(|_| Vec::new()).collect();
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
     for (round, file) in files.iter().enumerate() {
         for (i, target) in targets.iter().enumerate() {
             let (before, database_before) = (target.cpu_seconds(), target.database_cpu_seconds());
@@ -224,25 +226,47 @@ async fn throughput(dir: &Path) {
                 target.name,
                 report.per_second
             );
-            runs[i].push((report, cpu, database));
-            target.drain(Duration::from_secs(120)).await;
+            let drained = target.drain(Duration::from_secs(120)).await;
+            let handled = target.handles.then(|| Handled {
+                seconds: seconds as f64 + drained.as_secs_f64(),
+                cpu: target.cpu_seconds() - before,
+                database: target
+                    .database_cpu_seconds()
+                    .zip(database_before)
+                    .map(|(after, before)| after - before),
+            });
+            runs[i].push(Run {
+                report,
+                cpu,
+                database,
+                handled,
+            });
         }
     }
-    let medians: Vec<(wrk::Report, f64, Option<f64>)> = runs
+    let medians: Vec<Run> = runs
         .into_iter()
         .map(|mut r| {
-            r.sort_by(|a, b| a.0.per_second.total_cmp(&b.0.per_second));
+            r.sort_by(|a, b| a.report.per_second.total_cmp(&b.report.per_second));
             r.remove(r.len() / 2)
         })
         .collect();
-    let bare = medians[0].0.per_second;
-    let sqlite = medians[1].0.per_second;
+    let bare = medians[0].report.per_second;
+    let sqlite = medians[1].report.per_second;
     let honest = bare >= 3.0 * sqlite;
     println!(
         "\n| target | callbacks/s | vs bare | ack p50 | ack p99 | server CPU per callback | database CPU per callback | peak RSS | failed |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for ((report, cpu, database), target) in medians.iter().zip(&targets) {
+    for (
+        Run {
+            report,
+            cpu,
+            database,
+            ..
+        },
+        target,
+    ) in medians.iter().zip(&targets)
+    {
         let ratio = if honest {
             format!("{:.2}×", report.per_second / bare)
         } else {
@@ -272,9 +296,59 @@ async fn throughput(dir: &Path) {
         );
     }
     println!("(median of {ROUNDS} interleaved runs of {seconds} s, wrk -t1 -c{CONNECTIONS})\n");
+    handled_table(&medians, &targets);
     // The services stop before their database is dropped.
     drop(targets);
     drop(databases);
+}
+
+/// One throughput run of one target.
+struct Run {
+    report: wrk::Report,
+    /// The target's CPU seconds during the run.
+    cpu: f64,
+    /// The local database server's CPU seconds during the run, for a target storing there.
+    database: Option<f64>,
+    /// For a target with a handler: the run and the backlog it left, together.
+    handled: Option<Handled>,
+}
+
+/// A run with a handler, counted until its last delivery ran.
+struct Handled {
+    /// The run's seconds plus those its backlog took to run.
+    seconds: f64,
+    cpu: f64,
+    database: Option<f64>,
+}
+
+/// The targets with a handler, each callback counted until its delivery ran: what a callback
+/// costs when it is handled too, and the rate sustained with nothing left behind.
+fn handled_table(medians: &[Run], targets: &[Target]) {
+    let rows: Vec<(&Run, &Handled, &Target)> = medians
+        .iter()
+        .zip(targets)
+        .filter_map(|(run, target)| run.handled.as_ref().map(|h| (run, h, target)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "| with a handler, until every delivery ran | callbacks handled/s | server CPU per callback | database CPU per callback |"
+    );
+    println!("|---|---|---|---|");
+    for (run, handled, target) in rows {
+        let n = run.report.requests.max(1) as f64;
+        let database = handled
+            .database
+            .map_or_else(|| "–".to_owned(), |s| format!("{:.1} µs", s * 1e6 / n));
+        println!(
+            "| {} | {:.0} | {:.1} µs | {database} |",
+            target.name,
+            n / handled.seconds,
+            handled.cpu * 1e6 / n
+        );
+    }
+    println!("(the median run of each: its callbacks over the run's seconds and its backlog's)\n");
 }
 
 async fn steady_rate(dir: &Path, flood: bool) {

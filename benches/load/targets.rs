@@ -15,6 +15,8 @@ pub struct Target {
     pub base: String,
     /// Stores into the PostgreSQL server on this machine, whose CPU time is counted too.
     pub local_database: bool,
+    /// Runs a handler: every callback also becomes a delivery.
+    pub handles: bool,
 }
 
 impl Target {
@@ -34,16 +36,17 @@ impl Target {
     }
 
     /// Wait (at most `limit`) until the target has no delivery left to run, so that its
-    /// handlers' backlog does not run during another target's turn. A target without
-    /// deliveries (or without `/metrics`) returns at once.
-    pub async fn drain(&self, limit: Duration) {
-        let deadline = tokio::time::Instant::now() + limit;
-        while tokio::time::Instant::now() < deadline {
+    /// handlers' backlog does not run during another target's turn; returns how long that
+    /// took (to within the 100 ms between looks). A target without deliveries (or without
+    /// `/metrics`) returns at once.
+    pub async fn drain(&self, limit: Duration) -> Duration {
+        let start = tokio::time::Instant::now();
+        while start.elapsed() < limit {
             let Ok(response) = reqwest::get(format!("{}/metrics", self.base)).await else {
-                return;
+                return start.elapsed();
             };
             let Ok(text) = response.text().await else {
-                return;
+                return start.elapsed();
             };
             let pending: f64 = text
                 .lines()
@@ -51,11 +54,12 @@ impl Target {
                 .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum();
             if pending == 0.0 {
-                return;
+                return start.elapsed();
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         println!("  {}: deliveries still pending after {limit:?}", self.name);
+        start.elapsed()
     }
 
     /// Peak resident memory so far, in MiB.
@@ -163,6 +167,7 @@ encoding_aes_key = "{AES_KEY}"
         child,
         base: format!("http://127.0.0.1:{port}"),
         local_database: false,
+        handles: !extra.is_empty(),
     };
     wait_healthy(&target.base, "/healthz").await;
     target
@@ -181,6 +186,7 @@ pub async fn bare() -> Target {
         child,
         base: format!("http://127.0.0.1:{port}"),
         local_database: false,
+        handles: false,
     };
     wait_healthy(&target.base, "/callback/contacts").await;
     target

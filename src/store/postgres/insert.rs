@@ -75,7 +75,7 @@ UNION ALL
 SELECT id, NULL, NULL, event_id, handler, leased FROM new_deliveries";
 
 /// The ids of dedup keys already stored (a new statement: it sees what committed meanwhile).
-const EXISTING: &str = "
+pub(super) const EXISTING: &str = "
 SELECT e.id, e.app, e.dedup_key
 FROM events e JOIN unnest($1::text[], $2::bytea[]) AS k (app, dedup_key)
   ON e.app = k.app AND e.dedup_key = k.dedup_key";

@@ -1,18 +1,24 @@
-//! Keeping the planner's statistics of `deliveries` current while it grows from nothing, so
-//! that its plans use the right index.
+//! Keeping the planner's statistics of `deliveries` and `events` current while they grow from
+//! nothing, so that their plans use the right index.
 //!
 //! Connections prepare every statement once with a generic plan, made again whenever a table
 //! is analyzed. Until a table is first analyzed the planner knows nothing of it, and on a new
 //! database it is usually the first burst that fills it: autovacuum analyzes only after its
-//! next nap (a minute by default). Until then, finding a lane's next delivery walked the due
-//! index of every pending delivery instead of the lane index (measured on the 2-core machine:
-//! a 20,000-event backlog ran at ~600 deliveries/s, and at ~2,900/s the moment `deliveries`
-//! was analyzed). So every [`CHECK_EVERY`] the instance looks at how much the table changed
-//! since it was last analyzed, and analyzes it itself when it has never been analyzed, or has
-//! changed by ten times the rows it held (which autovacuum, at 10% by default, normally
-//! catches long before). Instances take turns under an advisory lock. (`events` is left to
-//! autovacuum: it is only ever looked up by key, which needs no statistics, and analyzing its
-//! texts cost the database ~8% of its CPU during a burst.)
+//! next nap (a minute by default). Until then:
+//! - finding a lane's next delivery walked the due index of every pending delivery instead of
+//!   the lane index (measured on the 2-core machine: a 20,000-event backlog ran at ~600
+//!   deliveries/s, and at ~2,900/s the moment `deliveries` was analyzed);
+//! - looking up the retries of earlier events by their dedup keys scanned all of `events`
+//!   (in parallel) instead of using the dedup index: without statistics the planner takes a
+//!   key to match one row in 200, not one. A wave of retries ran at a few hundred callbacks
+//!   per second.
+//!
+//! So every [`CHECK_EVERY`] the instance looks at how much each table changed since it was
+//! last analyzed, and analyzes it itself when it has never been analyzed, or has changed by ten
+//! times the rows it held (which autovacuum, at 10% by default, normally catches long before).
+//! Of `events` only the key columns are analyzed: its texts are what the lookups never need,
+//! and analyzing them cost the database ~8% of its CPU during a burst. Instances take turns
+//! under an advisory lock.
 
 use std::time::Duration;
 
@@ -36,6 +42,12 @@ const ANALYZE_LOCK: i32 = 2;
 /// A table analyzed before has changed enough when it changed by this many times its rows.
 const GROWTH: i64 = 10;
 
+/// The tables kept current, each with what `ANALYZE` is given for it.
+const TABLES: [(&str, &str); 2] = [
+    ("deliveries", "deliveries"),
+    ("events", "events (app, dedup_key)"),
+];
+
 /// Whether a table of `rows` rows by its last statistics (negative: never analyzed) with
 /// `changed` rows inserted, updated or deleted since needs analyzing.
 fn stale(rows: f32, changed: i64) -> bool {
@@ -47,50 +59,55 @@ fn stale(rows: f32, changed: i64) -> bool {
 
 /// Check, and analyze when needed, every [`CHECK_EVERY`] until `stop`.
 pub(super) async fn keep(db: Db, stop: CancellationToken) {
-    let mut warned = false;
+    let mut warned = [false; TABLES.len()];
     loop {
         tokio::select! {
             _ = tokio::time::sleep(CHECK_EVERY) => {}
             _ = stop.cancelled() => return,
         }
-        let limit = db.op_timeout + ANALYZE_TIMEOUT;
-        let checked = db
-            .run_for("analyze", limit, |db| async move {
-                if !deliveries_stale(&db).await? || !analyze(&db).await? {
-                    return Ok(true);
+        for ((table, analyzed), warned) in TABLES.into_iter().zip(&mut warned) {
+            let limit = db.op_timeout + ANALYZE_TIMEOUT;
+            let checked = db
+                .run_for("analyze", limit, |db| async move {
+                    if !is_stale(&db, table).await? || !analyze(&db, analyzed).await? {
+                        return Ok(true);
+                    }
+                    // Only the owner may analyze (for others PostgreSQL warns and skips): a
+                    // table still stale right after was not analyzed.
+                    Ok(!is_stale(&db, table).await?)
+                })
+                .await;
+            match checked {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !*warned {
+                        tracing::warn!(
+                            table,
+                            "cannot analyze a table of the store (is the configured user its \
+                             owner?); autovacuum will, after its next nap"
+                        );
+                        *warned = true;
+                    }
                 }
-                // Only the owner may analyze (for others PostgreSQL warns and skips): a table
-                // still stale right after was not analyzed.
-                Ok(!deliveries_stale(&db).await?)
-            })
-            .await;
-        match checked {
-            Ok(true) => {}
-            Ok(false) => {
-                if !warned {
-                    tracing::warn!(
-                        "cannot analyze the deliveries table (is the configured user its owner?); \
-                         autovacuum will, after its next nap"
-                    );
-                    warned = true;
-                }
+                // The database unreachable: intake and deliveries report it.
+                Err(e) => tracing::debug!(error = %e, "checking the store's statistics failed"),
             }
-            // The database unreachable: intake and deliveries report it.
-            Err(e) => tracing::debug!(error = %e, "checking the store's statistics failed"),
         }
     }
 }
 
-/// Whether `deliveries` needs analyzing.
-async fn deliveries_stale(db: &Db) -> Result<bool, StoreError> {
+/// Whether `table` needs analyzing. (An `ANALYZE` of some columns, as of `events`, leaves the
+/// change count as it was; the row count it sets then stops the table from looking stale
+/// until it grew tenfold again.)
+async fn is_stale(db: &Db, table: &str) -> Result<bool, StoreError> {
     let row = db
         .conn()
         .await?
         .query_one(
             "SELECT c.reltuples, s.n_mod_since_analyze
              FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
-             WHERE c.oid = 'deliveries'::regclass",
-            &[],
+             WHERE c.oid = $1::text::regclass",
+            &[&table],
         )
         .await
         .map_err(db_error)?;
@@ -100,9 +117,9 @@ async fn deliveries_stale(db: &Db) -> Result<bool, StoreError> {
     ))
 }
 
-/// Analyze `deliveries` unless another instance is analyzing right now (then it does, and this
+/// `ANALYZE analyzed` unless another instance is analyzing right now (then it does, and this
 /// returns `false`).
-async fn analyze(db: &Db) -> Result<bool, StoreError> {
+async fn analyze(db: &Db, analyzed: &str) -> Result<bool, StoreError> {
     let mut conn = db.conn().await?;
     let tx = conn.transaction().await.map_err(db_error)?;
     let ours: bool = tx
@@ -116,12 +133,12 @@ async fn analyze(db: &Db) -> Result<bool, StoreError> {
         .map_err(db_error)?;
     if ours {
         tx.batch_execute(&format!(
-            "SET LOCAL statement_timeout = {}; ANALYZE deliveries",
+            "SET LOCAL statement_timeout = {}; ANALYZE {analyzed}",
             ANALYZE_TIMEOUT.as_millis()
         ))
         .await
         .map_err(db_error)?;
-        tracing::debug!("analyzed the deliveries table");
+        tracing::debug!(analyzed, "analyzed a table of the store");
     }
     tx.commit().await.map_err(db_error)?;
     Ok(ours)

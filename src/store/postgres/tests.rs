@@ -197,8 +197,9 @@ async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
 }
 
 /// A new database filled by a burst is analyzed by the instance itself, before autovacuum
-/// (off here) would: until then the planner knows nothing of `deliveries`, and its plans for
-/// a lane's next delivery walked every pending delivery. Then the lane index is the plan.
+/// (off here) would: until then the planner knows nothing of the tables, and its plans for a
+/// lane's next delivery walked every pending delivery, and its lookups of earlier events'
+/// dedup keys scanned every event. Then the lane and dedup indexes are the plans.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     let db = TestDb::create().await;
@@ -206,11 +207,15 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     // What the dispatcher does first: it starts the instance's background work.
     let _signal = inbox.work_signal();
     let conn = inbox.db.conn().await.unwrap();
-    conn.batch_execute("ALTER TABLE deliveries SET (autovacuum_enabled = false)")
-        .await
-        .unwrap();
+    conn.batch_execute(
+        "ALTER TABLE deliveries SET (autovacuum_enabled = false);
+         ALTER TABLE events SET (autovacuum_enabled = false)",
+    )
+    .await
+    .unwrap();
     append_in_lanes(&inbox, 1_500).await;
-    let analyzed = "SELECT reltuples >= 0 FROM pg_class WHERE relname = 'deliveries'";
+    let analyzed = "SELECT bool_and(reltuples >= 0) FROM pg_class
+                    WHERE relname IN ('deliveries', 'events')";
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !conn
         .query_one(analyzed, &[])
@@ -220,7 +225,7 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "deliveries was never analyzed"
+            "the tables were never analyzed"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -234,6 +239,9 @@ async fn a_burst_into_a_new_database_is_analyzed_without_autovacuum() {
         plan.contains("using deliveries_lane on deliveries p"),
         "{plan}"
     );
+    let keys = vec![vec![0_u8; 32]];
+    let plan = explain(&conn, insert::EXISTING, &[&vec!["app"], &keys]).await;
+    assert!(plan.contains("using events_dedup on events e"), "{plan}");
 }
 
 /// The lane key the database computes (a settle locks the lane it finds) is the one intake
