@@ -192,9 +192,10 @@ pub struct StoreConfig {
     /// by hand.
     #[serde(deserialize_with = "duration")]
     pub retention: Duration,
-    /// SQLite durability: `full` (default) fsyncs every commit, so an acknowledged event
-    /// survives power loss; `normal` survives process crashes (SIGKILL) but a power loss may
-    /// lose the last commits.
+    /// SQLite durability: `full` (default) fsyncs every commit that stores events, so an
+    /// acknowledged event survives power loss (a commit of the dispatcher's bookkeeping alone —
+    /// leases, outcomes — is not waited for: a power loss may only run a delivery again);
+    /// `normal` survives process crashes (SIGKILL) but a power loss may lose the last commits.
     pub synchronous: Synchronous,
 }
 
@@ -202,7 +203,7 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
-    /// fsync on every commit.
+    /// fsync on every commit that stores events.
     #[default]
     Full,
     /// fsync only at WAL checkpoints.
