@@ -77,7 +77,8 @@ pub struct ForwardSettings {
 /// The `forward` plug-in for one `[[apps.forward]]` entry.
 pub struct Forward {
     name: String,
-    url: String,
+    /// Parsed once: a request given a string would parse it (host, IDNA) every time.
+    url: reqwest::Url,
     shown_url: String,
     secret: Option<WebhookSecret>,
     events: Option<Vec<String>>,
@@ -95,7 +96,8 @@ impl Forward {
             return Err("url must start with http:// or https://".into());
         }
         // The parser's reason never repeats the URL, which may hold a password.
-        reqwest::Url::parse(&settings.url).map_err(|e| format!("url is not a valid URL: {e}"))?;
+        let url = reqwest::Url::parse(&settings.url)
+            .map_err(|e| format!("url is not a valid URL: {e}"))?;
         let secret = settings
             .secret
             .as_ref()
@@ -113,7 +115,7 @@ impl Forward {
                 format!("forward[{index}]")
             },
             shown_url: redact_url(&settings.url),
-            url: settings.url,
+            url,
             secret,
             events: settings.events,
             http,
@@ -166,7 +168,7 @@ impl Handler for Forward {
         let timestamp = crate::clock::now_secs();
         let mut request = self
             .http
-            .post(&self.url)
+            .post(self.url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", &id)
             .header("webhook-timestamp", timestamp.to_string());
