@@ -95,17 +95,7 @@ pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Append> {
 /// ~10% more database CPU per callback, and callbacks per second came out even over six
 /// interleaved pairs.)
 async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Append>) {
-    loop {
-        let Some(first) = queue.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(append) => batch.push(append),
-                Err(_) => break,
-            }
-        }
+    while let Some(mut batch) = next_batch(&mut queue, MAX_BATCH).await {
         // A caller that gave up was answered 503: storing its event now would only surprise.
         batch.retain(|append| !append.reply.is_closed());
         if batch.is_empty() {
@@ -114,6 +104,23 @@ async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<App
         order(&mut batch);
         run(&db, &owner, batch).await;
     }
+}
+
+/// The next batch of a group commit: whatever is queued (at least one, at most `max`), once
+/// something is. `None` when the queue is closed and empty.
+pub(super) async fn next_batch<T>(
+    queue: &mut mpsc::UnboundedReceiver<T>,
+    max: usize,
+) -> Option<Vec<T>> {
+    let first = queue.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
 }
 
 /// Commit one batch and answer its callers.

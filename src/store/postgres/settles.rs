@@ -29,7 +29,7 @@ use rustc_hash::FxHashSet;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use super::intake::lane_key_sql;
+use super::intake::{lane_key_sql, next_batch};
 use super::leases::BEGIN_UNSYNCED;
 use super::{Db, TxConn, announce, db_error};
 use crate::store::{LANE_WAIT, Outcome, Settled, StoreError};
@@ -132,17 +132,7 @@ pub(super) fn spawn(db: Db, owner: Arc<str>) -> mpsc::UnboundedSender<Settle> {
 
 /// Record batches one after another: each takes everything queued when the last one ended.
 async fn batcher(db: Db, owner: Arc<str>, mut queue: mpsc::UnboundedReceiver<Settle>) {
-    loop {
-        let Some(first) = queue.recv().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(settle) => batch.push(settle),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = next_batch(&mut queue, MAX_BATCH).await {
         let rows = Rows::of(&batch);
         let result = {
             let owner = owner.clone();
