@@ -158,6 +158,7 @@ struct Rows {
 }
 
 impl Rows {
+    /// The columns of `batch`, in its order.
     fn of(batch: &[Settle]) -> Rows {
         let mut rows = Rows {
             ids: Vec::with_capacity(batch.len()),
@@ -191,6 +192,7 @@ struct Recorded {
 }
 
 impl Recorded {
+    /// What the batch did with the attempt of delivery `id`.
     fn of(&self, id: i64) -> Settled {
         let recorded = self.recorded.contains(&id);
         Settled {
