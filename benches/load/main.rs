@@ -22,7 +22,7 @@
 //!   without the flood.
 //! - `welcome`: 500 new customers/s for 10 s with `welcome` (against a fake WeCom) and a
 //!   `forward` whose target accepts connections and never answers: how soon after each
-//!   acknowledgement `send_welcome_msg` arrives.
+//!   acknowledgement `send_welcome_msg` arrives; on SQLite, then on PostgreSQL (when reachable).
 //! - `instructions`: instructions per callback through `serve` on SQLite under
 //!   `valgrind --tool=callgrind` (the figure noise cannot move): the difference between runs of
 //!   1,100 and 100 sequential callbacks, divided by 1,000.
@@ -404,13 +404,25 @@ async fn steady_rate(dir: &Path, flood: bool) {
 }
 
 async fn welcome(dir: &Path) {
+    welcome_on(dir, "SQLite full", SQLITE_FULL).await;
+    match TestDatabase::try_create().await {
+        Ok(db) => {
+            let store = format!("backend = \"postgres\"\nurl = \"{}\"", db.url());
+            welcome_on(dir, "PostgreSQL", &store).await;
+        }
+        Err(e) => println!("welcome: no PostgreSQL run — {e}"),
+    }
+}
+
+/// The `welcome` scenario on the store of `store` (a `[store]` body).
+async fn welcome_on(dir: &Path, name: &str, store: &str) {
     let arrivals = Arc::new(Mutex::new(HashMap::new()));
     let api = fakes::wecom(arrivals.clone());
     let hole = fakes::black_hole();
     let extra = format!(
         "secret = \"demo\"\n[apps.welcome]\ntext = \"你好，欢迎！\"\n[[apps.forward]]\nurl = \"http://{hole}/events\"\n"
     );
-    let store = format!("{SQLITE_FULL}\n[api]\nbase_url = \"{api}\"");
+    let store = format!("{store}\n[api]\nbase_url = \"{api}\"");
     let target = targets::serve(&binary(), dir, "serve", &store, &extra, "info").await;
     let (rate, seconds) = (500, 10);
     let requests = Arc::new(callbacks::prepare(12, rate * seconds));
@@ -433,7 +445,7 @@ async fn welcome(dir: &Path) {
         .collect();
     delays.sort();
     println!(
-        "welcome: {rate} new customers/s for {seconds} s, forward target never answering: {} of {} greeted; ack → send_welcome_msg p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (callback errors {})",
+        "welcome ({name}): {rate} new customers/s for {seconds} s, forward target never answering: {} of {} greeted; ack → send_welcome_msg p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (callback errors {})",
         delays.len(),
         run.acks.len(),
         ms(percentile(&delays, 0.5)),
