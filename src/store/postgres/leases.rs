@@ -29,6 +29,7 @@ pub(super) const LEASE: &str = "
 WITH runnable AS (
     SELECT d.id FROM deliveries d
     WHERE d.status = 'pending' AND d.app = $1 AND d.handler = $2 AND d.next_at <= $3
+      AND d.next_at < 9223372036854775807
       AND (d.lease_until IS NULL OR d.lease_until < $3)
       AND (d.lane IS NULL OR d.event_id = (
             SELECT p.event_id FROM deliveries p
@@ -48,10 +49,11 @@ FROM taken t JOIN events e ON e.id = t.event_id
 ORDER BY t.event_id";
 
 /// When a handler's next delivery falls due (`$1` app, `$2` handler, after `$3` now; not
-/// counting those waiting for their lane, `$4`).
+/// counting those waiting for their lane, whose `next_at` is `LANE_WAIT`).
 const NEXT_DUE: &str = "
 SELECT min(next_at) FROM deliveries
-WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3 AND next_at < $4";
+WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3
+  AND next_at < 9223372036854775807";
 
 /// Begins a transaction of the dispatcher's own bookkeeping — a lease, a settle — committed
 /// without waiting for the disk. A crash of the database may forget such a commit from its
@@ -81,7 +83,7 @@ pub(super) async fn lease(
         let holder: &str = &owner;
         let lease_params: [&(dyn ToSql + Sync); 6] =
             [&app, &handler, &now, &limit, &holder, &until];
-        let due_params: [&(dyn ToSql + Sync); 4] = [&app, &handler, &now, &LANE_WAIT];
+        let due_params: [&(dyn ToSql + Sync); 3] = [&app, &handler, &now];
         let taken = async {
             if limit > 0 {
                 conn.query(&lease, &lease_params).await

@@ -568,3 +568,44 @@ async fn attempts_settled_together_are_each_recorded_and_release_their_lanes() {
         .to_vec();
     assert_eq!(next, behind, "the next of every lane but the retried one");
 }
+
+/// Statistics taken when no delivery was pending (an analyze between bursts) make both partial
+/// indexes look empty to the planner. Finding a lane's first delivery must still use the lane
+/// index — the due index, which leaves out the deliveries waiting for their lane, cannot serve
+/// it — and never walk every pending delivery of the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_made_with_nothing_pending_still_use_the_lane_index() {
+    assert_eq!(crate::store::LANE_WAIT, 9_223_372_036_854_775_807);
+    assert!(leases::LEASE.contains("d.next_at < 9223372036854775807"));
+    let db = TestDb::create().await;
+    let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
+    append_in_lanes(&inbox, 300).await;
+    let conn = inbox.db.conn().await.unwrap();
+    conn.batch_execute("UPDATE deliveries SET status = 'done'")
+        .await
+        .unwrap();
+    conn.batch_execute("ANALYZE deliveries").await.unwrap();
+    let now = crate::clock::now_ms();
+    let lease = explain(
+        &conn,
+        leases::LEASE,
+        &[&"app", &"h", &now, &10_i64, &"me", &(now + 30_000)],
+    )
+    .await;
+    let next = explain(
+        &conn,
+        settles::NEXT_IN_LANE,
+        &[&vec![7_i64], &1_i64, &2_i64],
+    )
+    .await;
+    for plan in [&lease, &next] {
+        assert!(
+            plan.contains("using deliveries_lane on deliveries p"),
+            "{plan}"
+        );
+    }
+    assert!(
+        lease.contains("using deliveries_due on deliveries d "),
+        "{lease}"
+    );
+}
