@@ -10,8 +10,8 @@
 //!   its app too), so a retry reaching another instance at the same moment is one event.
 //! - **Deliveries** ([`leases`]) are leased with `FOR UPDATE SKIP LOCKED`, renewed while they
 //!   run, settled only by the instance that holds the lease — group-committed, as appends are
-//!   ([`settles`]). A dead instance's leases simply
-//!   expire and any instance takes the work over; [`Inbox::recover`] has nothing to do here.
+//!   ([`settles`]). A dead instance's leases simply expire and any instance takes the work
+//!   over; [`Inbox::recover`] has nothing to do here.
 //!   What operators ask (`events …`, metrics) is in [`operators`].
 //! - **Wake-ups** ([`listen`]): work another instance should see (deliveries stored unleased, a
 //!   lane with more to run, `retry`, `redeliver`, released leases) is announced with `NOTIFY`;
@@ -20,9 +20,9 @@
 //!   advisory lock, a rejected token dropped only while it is still the stored one.
 //!
 //! The schema is created and migrated at start ([`schema`]), under an advisory lock so that
-//! instances starting together do not race; while `deliveries` grows from nothing, the
-//! planner's statistics of it, which its plans depend on, are kept current by each instance
-//! that runs deliveries ([`statistics`]). Connections are made in [`db`]. Every wait is
+//! instances starting together do not race; while `deliveries` and `events` grow from nothing,
+//! the planner's statistics of them, which their plans depend on, are kept current by each
+//! instance that runs deliveries ([`statistics`]). Connections are made in [`db`]. Every wait is
 //! bounded — the pool's wait, connect and recycle timeouts, `statement_timeout` on each
 //! connection, and a deadline around each operation — so that an unreachable database makes
 //! callbacks answer 503 promptly instead of hanging; the pool reconnects by itself when the

@@ -5,9 +5,9 @@
 //! savepoint (an append instead undoes its own failure), and answers each caller only once that
 //! transaction is durable. Under load one fsync covers many callbacks; when idle a lone callback
 //! commits alone. (A batch of the dispatcher's bookkeeping alone — leases, outcomes — is not
-//! waited for: [`Needs::durable`].) If the transaction cannot begin (another process holds the write lock past
-//! `busy_timeout`) or cannot commit, every operation of the batch fails and nothing of it is
-//! written — no operation ever runs outside the transaction. Reads (`get`, `list`, `stats`,
+//! waited for: [`Needs::durable`].) If the transaction cannot begin (another process holds the
+//! write lock past `busy_timeout`) or cannot commit, every operation of the batch fails and
+//! nothing of it is written — no operation ever runs outside the transaction. Reads (`get`, `list`, `stats`,
 //! `ping`) use their own connection, so they never queue behind intake.
 //!
 //! A retry is recognised by its dedup key: the keys of the newest events are held by the writer
@@ -160,8 +160,7 @@ impl SqliteInbox {
         &self,
         f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let owner = self.owner.clone();
-        submit(&self.jobs, move |conn: &Connection| f(conn, &owner)).await
+        self.as_owner(Needs::WRITE, f).await
     }
 
     /// Run the dispatcher's bookkeeping `f` (a lease, a renewal, a release, a settle) on the
@@ -171,11 +170,16 @@ impl SqliteInbox {
         &self,
         f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.as_owner(Needs::BOOKKEEPING, f).await
+    }
+
+    /// Queue `f` for the writer thread, handing it this inbox's lease owner.
+    async fn as_owner<T: Send + 'static>(
+        &self,
+        needs: Needs,
+        f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let owner = self.owner.clone();
-        let needs = Needs {
-            undoes_itself: false,
-            durable: false,
-        };
         queue(&self.jobs, needs, move |conn, _| f(conn, &owner)).await
     }
 
@@ -193,11 +197,7 @@ async fn submit<T: Send + 'static>(
     jobs: &mpsc::Sender<Box<dyn Job>>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    let needs = Needs {
-        undoes_itself: false,
-        durable: true,
-    };
-    queue(jobs, needs, move |conn, _| f(conn)).await
+    queue(jobs, Needs::WRITE, move |conn, _| f(conn)).await
 }
 
 /// What a job queued for the writer thread needs of its transaction.
@@ -212,6 +212,24 @@ struct Needs {
     /// the next durable commit syncs the WAL with everything written before it. Waiting for
     /// the disk cost a third of the writer's CPU while handlers worked through a backlog.
     durable: bool,
+}
+
+impl Needs {
+    /// An append: it undoes its own failure, and its event must be on disk.
+    const APPEND: Needs = Needs {
+        undoes_itself: true,
+        durable: true,
+    };
+    /// Any other write, durable.
+    const WRITE: Needs = Needs {
+        undoes_itself: false,
+        durable: true,
+    };
+    /// The dispatcher's bookkeeping.
+    const BOOKKEEPING: Needs = Needs {
+        undoes_itself: false,
+        durable: false,
+    };
 }
 
 /// Queue `f` for the writer thread.
@@ -747,11 +765,7 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, Sto
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let owner = self.owner.clone();
-        let needs = Needs {
-            undoes_itself: true,
-            durable: true,
-        };
-        queue(&self.jobs, needs, move |conn, recent| {
+        queue(&self.jobs, Needs::APPEND, move |conn, recent| {
             append(conn, recent, &owner, &event)
         })
         .await

@@ -13,6 +13,7 @@ use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
+use super::leases::lane_wait_sql;
 use super::{CHANNEL, db_error};
 use crate::store::{Appended, Delivery, NewEvent, StoreError};
 
@@ -35,7 +36,8 @@ pub(super) const LOCK_LANES: &str =
 ///
 /// Rows: `id, app, dedup_key` of a stored event (`event_id` null), or `id, event_id, handler,
 /// leased` of a delivery.
-pub(super) const STORE: &str = "
+pub(super) const STORE: &str = concat!(
+    "
 WITH new_events AS (
     INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
     SELECT app, dedup_key, kind, order_key, plaintext, received_at
@@ -48,7 +50,9 @@ WITH new_events AS (
     INSERT INTO deliveries
         (event_id, app, handler, lane, next_at, created_at, lease_owner, lease_until)
     SELECT d.event_id, d.app, d.handler, d.lane,
-           CASE WHEN d.free THEN d.received_at ELSE 9223372036854775807 END, d.received_at,
+           CASE WHEN d.free THEN d.received_at ELSE ",
+    lane_wait_sql!(),
+    " END, d.received_at,
            CASE WHEN d.want AND d.free THEN $11::text END,
            CASE WHEN d.want AND d.free THEN d.lease_until END
     FROM (
@@ -72,7 +76,8 @@ SELECT id, app, dedup_key, NULL::bigint AS event_id, NULL::text AS handler,
        NULL::bool AS leased
 FROM new_events
 UNION ALL
-SELECT id, NULL, NULL, event_id, handler, leased FROM new_deliveries";
+SELECT id, NULL, NULL, event_id, handler, leased FROM new_deliveries"
+);
 
 /// The ids of dedup keys already stored (a new statement: it sees what committed meanwhile).
 pub(super) const EXISTING: &str = "

@@ -19,17 +19,30 @@ pub(super) fn attempts(row: &tokio_postgres::Row, index: usize) -> Result<u32, S
     Ok(u32::try_from(n).unwrap_or(0))
 }
 
+/// [`LANE_WAIT`] as an SQL literal, for statements that make a delivery wait for its lane or
+/// leave such deliveries out: the due index leaves them out (schema migration 3), and a
+/// statement can use it only when it says so in so many words. A test holds the two equal.
+macro_rules! lane_wait_sql {
+    () => {
+        "9223372036854775807"
+    };
+}
+pub(super) use lane_wait_sql;
+
 /// Lease runnable deliveries: pending, due, not leased (or the lease expired), and first of
 /// their lane (the lane's first pending delivery by event id — which the lane index answers
 /// without a sort, once the planner knows the table: see [`super::statistics`]). They are taken
 /// in the order they fell due, walking the due index, so a lease passes over only the running
 /// deliveries and costs the same however many wait (in event-id order it sorted every due
 /// delivery, and ran the lane check for each, at every lease).
-pub(super) const LEASE: &str = "
+pub(super) const LEASE: &str = concat!(
+    "
 WITH runnable AS (
     SELECT d.id FROM deliveries d
     WHERE d.status = 'pending' AND d.app = $1 AND d.handler = $2 AND d.next_at <= $3
-      AND d.next_at < 9223372036854775807
+      AND d.next_at < ",
+    lane_wait_sql!(),
+    "
       AND (d.lease_until IS NULL OR d.lease_until < $3)
       AND (d.lane IS NULL OR d.event_id = (
             SELECT p.event_id FROM deliveries p
@@ -46,14 +59,18 @@ WITH runnable AS (
 )
 SELECT t.id, t.event_id, t.handler, t.attempts, e.received_at, e.plaintext
 FROM taken t JOIN events e ON e.id = t.event_id
-ORDER BY t.event_id";
+ORDER BY t.event_id"
+);
 
 /// When a handler's next delivery falls due (`$1` app, `$2` handler, after `$3` now; not
 /// counting those waiting for their lane, whose `next_at` is `LANE_WAIT`).
-const NEXT_DUE: &str = "
+const NEXT_DUE: &str = concat!(
+    "
 SELECT min(next_at) FROM deliveries
 WHERE status = 'pending' AND app = $1 AND handler = $2 AND next_at > $3
-  AND next_at < 9223372036854775807";
+  AND next_at < ",
+    lane_wait_sql!()
+);
 
 /// Begins a transaction of the dispatcher's own bookkeeping — a lease, a settle — committed
 /// without waiting for the disk. A crash of the database may forget such a commit from its
