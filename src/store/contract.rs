@@ -60,6 +60,7 @@ pub(crate) async fn check(inbox: &dyn Inbox) {
     lanes_keep_arrival_order(inbox).await;
     leases_expire_and_release(inbox).await;
     operators(inbox).await;
+    ids_are_never_given_twice(inbox).await;
 }
 
 async fn intake_and_dedup(inbox: &dyn Inbox) {
@@ -462,4 +463,42 @@ async fn operators(inbox: &dyn Inbox) {
     assert_eq!(inbox.purge_failed(now_ms() + 1000).await.unwrap(), 2);
     assert!(inbox.get(failed).await.unwrap().is_none());
     inbox.ping().await.unwrap();
+}
+
+/// A purge may remove the newest event and delivery; their ids still never come back (a
+/// forward's `webhook-id` is the event id).
+async fn ids_are_never_given_twice(inbox: &dyn Inbox) {
+    let future = now_ms() + 1000;
+    let (done, leased) = new(inbox
+        .append(event("ids", "<done/>", None, &["z"], true))
+        .await
+        .unwrap());
+    inbox.settle(leased[0].id, 1, Outcome::Done).await.unwrap();
+    while inbox.purge(future, 100).await.unwrap() > 0 {}
+    assert!(inbox.get(done).await.unwrap().is_none(), "purged");
+    let (next, next_leased) = new(inbox
+        .append(event("ids", "<next/>", None, &["z"], true))
+        .await
+        .unwrap());
+    assert!(next > done, "event id {next} after purged {done}");
+    assert!(next_leased[0].id > leased[0].id, "delivery ids too");
+
+    inbox
+        .settle(
+            next_leased[0].id,
+            1,
+            Outcome::Dead {
+                error: "gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    inbox.purge_failed(future).await.unwrap();
+    assert!(inbox.get(next).await.unwrap().is_none(), "purged");
+    let (last, last_leased) = new(inbox
+        .append(event("ids", "<last/>", None, &["z"], true))
+        .await
+        .unwrap());
+    assert!(last > next, "event id {last} after purged {next}");
+    assert!(last_leased[0].id > next_leased[0].id, "delivery ids too");
 }

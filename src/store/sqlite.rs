@@ -12,8 +12,9 @@
 //!
 //! A retry is recognised by its dedup key: the keys of the newest events are held by the writer
 //! in memory and swept into an index table in sorted batches ([`dedup`]), since a unique index
-//! written with every event cost more than all the rest of a commit. The schema and its
-//! migrations are in [`schema`].
+//! written with every event cost more than all the rest of a commit. Ids are never given twice,
+//! without `AUTOINCREMENT`'s write at every insert ([`ids`]). The schema and its migrations are
+//! in [`schema`].
 //!
 //! One `serve` owns a SQLite store at a time: it holds an exclusive lock on `<path>.lock`, which
 //! lets it take back, at start, the leases a crashed predecessor left behind, and it copies the
@@ -24,6 +25,7 @@
 
 mod checkpoints;
 mod dedup;
+mod ids;
 mod schema;
 mod tokens;
 
@@ -40,6 +42,7 @@ use tokio::sync::oneshot;
 
 use checkpoints::Checkpoints;
 use dedup::RecentKeys;
+use ids::Ids;
 
 use super::reply::{Caller, Outbox};
 
@@ -72,6 +75,30 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             owner: false,
         }
+    }
+}
+
+/// What the writer thread keeps in memory between transactions.
+struct Memory {
+    /// The dedup keys of the newest events.
+    recent: RecentKeys,
+    /// Where the ids of new rows stand.
+    ids: Ids,
+}
+
+impl Memory {
+    /// A transaction began: catch up with what other processes wrote since the last one.
+    fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        if self.recent.begin(conn)? {
+            self.ids.forget();
+        }
+        Ok(())
+    }
+
+    /// The transaction rolled back: forget what it taught.
+    fn rollback(&mut self) {
+        self.recent.rollback();
+        self.ids.forget();
     }
 }
 
@@ -127,7 +154,10 @@ impl SqliteInbox {
         // After the migration, which turns the checks off while it rebuilds tables: a purged
         // event's deliveries go with it (`ON DELETE CASCADE`).
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let recent = RecentKeys::start(&conn)?;
+        let memory = Memory {
+            recent: RecentKeys::start(&conn)?,
+            ids: Ids::default(),
+        };
         let sync = SyncLevel {
             full: options.full_sync,
             at_full: options.full_sync,
@@ -139,7 +169,7 @@ impl SqliteInbox {
         let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("sqlite-inbox".into())
-            .spawn(move || writer(conn, recent, queue, sync))
+            .spawn(move || writer(conn, memory, queue, sync))
             .map_err(|e| StoreError(format!("cannot start the inbox thread: {e}")))?;
         let checkpoints = if options.owner {
             Some(Checkpoints::start(path, options.busy_timeout)?)
@@ -236,7 +266,7 @@ impl Needs {
 async fn queue<T: Send + 'static>(
     jobs: &mpsc::Sender<Box<dyn Job>>,
     needs: Needs,
-    f: impl FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
+    f: impl FnOnce(&Connection, &mut Memory) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let (tx, rx) = oneshot::channel();
     let job = Call {
@@ -294,7 +324,7 @@ trait Job: Send {
     /// The caller stopped waiting (its request timed out): skip it.
     fn abandoned(&self) -> bool;
     /// Do the work inside the open transaction.
-    fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool;
+    fn run(&mut self, conn: &Connection, memory: &mut Memory) -> bool;
     /// What it needs of its transaction.
     fn needs(&self) -> Needs;
     /// Answer the caller (through `outbox`) once the transaction committed (or failed).
@@ -309,7 +339,7 @@ struct Call<T, F> {
     caller: Caller,
 }
 
-impl<T: Send + 'static, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send> Job
+impl<T: Send + 'static, F: FnOnce(&Connection, &mut Memory) -> Result<T, StoreError> + Send> Job
     for Call<T, F>
 {
     fn abandoned(&self) -> bool {
@@ -320,8 +350,8 @@ impl<T: Send + 'static, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, Sto
         self.needs
     }
 
-    fn run(&mut self, conn: &Connection, recent: &mut RecentKeys) -> bool {
-        let result = self.work.take().map(|work| work(conn, recent));
+    fn run(&mut self, conn: &Connection, memory: &mut Memory) -> bool {
+        let result = self.work.take().map(|work| work(conn, memory));
         let ok = matches!(result, Some(Ok(_)));
         self.result = result;
         ok
@@ -345,7 +375,7 @@ impl<T: Send + 'static, F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, Sto
 /// batches, sweep the dedup keys held in memory when there are enough (or it is idle).
 fn writer(
     conn: Connection,
-    mut recent: RecentKeys,
+    mut memory: Memory,
     queue: mpsc::Receiver<Box<dyn Job>>,
     mut sync: SyncLevel,
 ) {
@@ -353,8 +383,8 @@ fn writer(
         let first = match queue.recv_timeout(dedup::SWEEP_IDLE) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                if recent.holds_any() {
-                    sweep(&conn, &mut recent, &mut sync);
+                if memory.recent.holds_any() {
+                    sweep(&conn, &mut memory, &mut sync);
                 }
                 continue;
             }
@@ -374,14 +404,14 @@ fn writer(
         let durable = batch.iter().any(|job| job.needs().durable);
         let committed = sync
             .set(&conn, durable)
-            .and_then(|()| commit_batch(&conn, &mut recent, &mut batch));
+            .and_then(|()| commit_batch(&conn, &mut memory, &mut batch));
         let mut outbox = Outbox::default();
         for job in batch {
             job.answer(committed.clone(), &mut outbox);
         }
         outbox.send();
-        if recent.sweep_due() {
-            sweep(&conn, &mut recent, &mut sync);
+        if memory.recent.sweep_due() {
+            sweep(&conn, &mut memory, &mut sync);
         }
     }
 }
@@ -425,11 +455,11 @@ impl SyncLevel {
 /// error).
 fn commit_batch(
     conn: &Connection,
-    recent: &mut RecentKeys,
+    memory: &mut Memory,
     batch: &mut [Box<dyn Job>],
 ) -> Result<(), StoreError> {
     run_cached(conn, "BEGIN IMMEDIATE")?;
-    if let Err(e) = recent.begin(conn) {
+    if let Err(e) = memory.begin(conn) {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
@@ -442,13 +472,13 @@ fn commit_batch(
             break;
         }
         if alone || job.needs().undoes_itself {
-            lone_failed = !job.run(conn, recent) && alone;
+            lone_failed = !job.run(conn, memory) && alone;
             continue;
         }
         if run_cached(conn, "SAVEPOINT job").is_err() {
             break;
         }
-        if job.run(conn, recent) {
+        if job.run(conn, memory) {
             let _ = run_cached(conn, "RELEASE job");
         } else if !conn.is_autocommit() {
             let _ = run_cached(conn, "ROLLBACK TO job");
@@ -456,30 +486,35 @@ fn commit_batch(
         }
     }
     if conn.is_autocommit() {
-        recent.rollback();
+        memory.rollback();
         return Err(StoreError("the transaction was rolled back".into()));
     }
     if lone_failed {
         let _ = conn.execute_batch("ROLLBACK");
-        recent.rollback();
+        memory.rollback();
         return Ok(());
     }
     let committed = run_cached(conn, "COMMIT");
     if committed.is_ok() {
-        recent.commit();
+        memory.recent.commit();
     } else {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        recent.rollback();
+        memory.rollback();
     }
     committed
 }
 
 /// Sweep the dedup keys held in memory (durably); on failure they stay held (and are tried
 /// again).
-fn sweep(conn: &Connection, recent: &mut RecentKeys, sync: &mut SyncLevel) {
-    if let Err(e) = sync.set(conn, true).and_then(|()| recent.sweep(conn)) {
+fn sweep(conn: &Connection, memory: &mut Memory, sync: &mut SyncLevel) {
+    // The sweep's transaction may be where the writer learns that another process wrote.
+    memory.ids.forget();
+    if let Err(e) = sync
+        .set(conn, true)
+        .and_then(|()| memory.recent.sweep(conn))
+    {
         tracing::warn!(error = %e, "cannot index recent dedup keys yet; they stay in memory");
     }
 }
@@ -528,21 +563,22 @@ fn lane_busy(
 
 fn append(
     conn: &Connection,
-    recent: &mut RecentKeys,
+    memory: &mut Memory,
     owner: &str,
     event: &NewEvent,
 ) -> Result<Appended, StoreError> {
-    if let Some(id) = recent.find(conn, &event.app, &event.dedup_key)? {
+    if let Some(id) = memory.recent.find(conn, &event.app, &event.dedup_key)? {
         return Ok(Appended::Duplicate(id));
     }
     // The new rowid rather than `RETURNING`, which costs SQLite a temporary table per
     // statement on this hottest of paths.
     conn.prepare_cached(
         "INSERT INTO events
-               (app, dedup_key, kind, order_key, plaintext, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+               (id, app, dedup_key, kind, order_key, plaintext, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
+        memory.ids.next_event(conn)?,
         &*event.app,
         &event.dedup_key[..],
         event.kind,
@@ -551,9 +587,9 @@ fn append(
         event.received_at
     ])?;
     let id = conn.last_insert_rowid();
-    match insert_deliveries(conn, owner, event, id) {
+    match insert_deliveries(conn, &mut memory.ids, owner, event, id) {
         Ok(leased) => {
-            recent.remember(&event.app, &event.dedup_key, id);
+            memory.recent.remember(&event.app, &event.dedup_key, id);
             Ok(Appended::New { id, leased })
         }
         Err(e) => {
@@ -566,6 +602,8 @@ fn append(
             if undone.is_err() && !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
+            // The undone row may have been the one above the floor.
+            memory.ids.forget();
             Err(e)
         }
     }
@@ -575,6 +613,7 @@ fn append(
 /// this instance are returned.
 fn insert_deliveries(
     conn: &Connection,
+    ids: &mut Ids,
     owner: &str,
     event: &NewEvent,
     id: i64,
@@ -582,8 +621,8 @@ fn insert_deliveries(
     let mut leased = Vec::new();
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
-           (event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           (id, event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
+         VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for delivery in &event.deliveries {
         let waits = match &event.lane {
@@ -600,6 +639,7 @@ fn insert_deliveries(
             lease.then_some(owner),
             lease.then_some(event.lease_until),
             event.received_at,
+            ids.next_delivery(conn)?,
         ])?;
         if lease {
             leased.push(Delivery {
@@ -765,8 +805,8 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, Sto
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let owner = self.owner.clone();
-        queue(&self.jobs, Needs::APPEND, move |conn, recent| {
-            append(conn, recent, &owner, &event)
+        queue(&self.jobs, Needs::APPEND, move |conn, memory| {
+            append(conn, memory, &owner, &event)
         })
         .await
     }
@@ -914,7 +954,7 @@ impl Inbox for SqliteInbox {
     async fn redeliver(&self, app: &str, handler: &str, since: i64) -> Result<u64, StoreError> {
         let (app, handler) = (app.to_owned(), handler.to_owned());
         let now = crate::clock::now_ms();
-        self.write(move |conn, _| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
             let events: Vec<(i64, Option<String>)> = conn
                 .prepare_cached(
                     "SELECT e.id, e.order_key FROM events e
@@ -926,8 +966,8 @@ impl Inbox for SqliteInbox {
                 .query_map(params![app, handler, since], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let mut insert = conn.prepare_cached(
-                "INSERT INTO deliveries (event_id, app, handler, lane, next_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO deliveries (id, event_id, app, handler, lane, next_at, created_at)
+                 VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for (event_id, lane) in &events {
                 let waits = match lane {
@@ -935,7 +975,8 @@ impl Inbox for SqliteInbox {
                     None => false,
                 };
                 let next_at = if waits { LANE_WAIT } else { now };
-                insert.execute(params![event_id, app, handler, lane, next_at, now])?;
+                let id = memory.ids.next_delivery(conn)?;
+                insert.execute(params![event_id, app, handler, lane, next_at, now, id])?;
             }
             Ok(events.len() as u64)
         })
@@ -943,7 +984,9 @@ impl Inbox for SqliteInbox {
     }
 
     async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError> {
-        self.write(move |conn, _| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
+            ids::record_floors(conn)?;
+            memory.ids.forget();
             // Ids grow with arrival, so everything received before `before` lies below the
             // first id received at or after it: the scan stays within the old rows.
             let n = conn
@@ -965,7 +1008,9 @@ impl Inbox for SqliteInbox {
     }
 
     async fn purge_failed(&self, before: i64) -> Result<u64, StoreError> {
-        self.write(move |conn, _| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
+            ids::record_floors(conn)?;
+            memory.ids.forget();
             let n = conn
                 .prepare_cached(
                     "DELETE FROM events WHERE id IN (
@@ -1066,6 +1111,33 @@ mod tests {
             inbox.append(event).await.unwrap();
             assert_eq!(inbox.write(level).await.unwrap(), durable);
         }
+    }
+
+    /// When another process (an `events purge`) removes the newest event, this store's writer
+    /// still never gives its id again.
+    #[tokio::test]
+    async fn ids_stay_above_what_another_process_purged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.db");
+        let serve = SqliteInbox::open(&path).unwrap();
+        let mut newest = 0;
+        for text in ["<a/>", "<b/>"] {
+            let event = super::super::contract::event("a", text, None, &[], false);
+            if let Appended::New { id, .. } = serve.append(event).await.unwrap() {
+                newest = id;
+            }
+        }
+        let cli = SqliteInbox::open(&path).unwrap();
+        assert_eq!(
+            cli.purge(crate::clock::now_ms() + 1000, 100).await.unwrap(),
+            2
+        );
+        drop(cli);
+        let event = super::super::contract::event("a", "<c/>", None, &[], false);
+        let Appended::New { id, .. } = serve.append(event).await.unwrap() else {
+            panic!("a new event");
+        };
+        assert!(id > newest, "id {id} after purged {newest}");
     }
 
     /// A lease walks the due index in its order and stops at its limit: no sort of every due

@@ -111,14 +111,15 @@ impl RecentKeys {
     }
 
     /// A transaction began: read the keys of events other processes appended since we last
-    /// looked.
+    /// looked. True when another process has written since.
     ///
     /// # Errors
     /// The store could not be read.
-    pub(super) fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
+    pub(super) fn begin(&mut self, conn: &Connection) -> Result<bool, StoreError> {
         self.tentative.clear();
         let version = data_version(conn)?;
-        if version != self.data_version {
+        let others_wrote = version != self.data_version;
+        if others_wrote {
             self.data_version = version;
             let mut stmt = conn.prepare_cached(
                 "SELECT id, app, dedup_key FROM events WHERE id > ?1 ORDER BY id",
@@ -135,7 +136,7 @@ impl RecentKeys {
             }
         }
         self.seen_at_begin = self.seen_up_to;
-        Ok(())
+        Ok(others_wrote)
     }
 
     /// The transaction committed: what it remembered stays.
@@ -217,7 +218,7 @@ impl RecentKeys {
     /// The sweep could not commit; the keys stay held.
     pub(super) fn sweep(&mut self, conn: &Connection) -> Result<(), StoreError> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let written = self.begin(conn).and_then(|()| self.write_sorted(conn));
+        let written = self.begin(conn).and_then(|_| self.write_sorted(conn));
         let committed = written.and_then(|()| Ok(conn.execute_batch("COMMIT")?));
         match committed {
             Ok(()) => {
@@ -501,5 +502,14 @@ mod tests {
             )
             .unwrap();
         assert_eq!(unique, 0);
+        let autoincrement: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(autoincrement, 0, "events and deliveries rebuilt");
     }
 }

@@ -4,18 +4,19 @@
 //! opened (under the foreign-key checks' suspension, as SQLite's table rebuild requires), so a
 //! failed migration leaves the old schema as it was.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use super::dedup;
 use crate::store::StoreError;
 
 /// The schema version this code writes (`PRAGMA user_version`). Version 3 added `tokens`;
-/// version 4 moved the dedup keys' index out of `events` (see [`super::dedup`]).
-pub(super) const SCHEMA_VERSION: i64 = 4;
+/// version 4 replaced the unique key on `events (app, dedup_key)` by the `dedup` table; version
+/// 5 gave up `AUTOINCREMENT` on `events` and `deliveries` for [`ids`](super::ids), which
+/// hands out ids that never repeat without a write to `sqlite_sequence` at every insert.
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
-/// The columns of `events` (without a unique key: see [`super::dedup`]).
 const EVENTS: &str = "
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          INTEGER PRIMARY KEY,
     app         TEXT    NOT NULL,
     dedup_key   BLOB    NOT NULL,
     kind        TEXT    NOT NULL,
@@ -24,10 +25,10 @@ const EVENTS: &str = "
     received_at INTEGER NOT NULL
 ";
 
-/// Everything but `events` and the dedup tables.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS deliveries (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+const EVENT_COLUMNS: &str = "id, app, dedup_key, kind, order_key, plaintext, received_at";
+
+const DELIVERIES: &str = "
+    id          INTEGER PRIMARY KEY,
     event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     app         TEXT    NOT NULL,
     handler     TEXT    NOT NULL,
@@ -40,7 +41,13 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error  TEXT,
     created_at  INTEGER NOT NULL,
     UNIQUE (event_id, handler)
-);
+";
+
+const DELIVERY_COLUMNS: &str = "id, event_id, app, handler, lane, status, attempts, next_at, \
+                                lease_owner, lease_until, last_error, created_at";
+
+/// Everything besides the two main tables and what other modules own.
+const SCHEMA: &str = "
 -- Only unfinished deliveries are looked up by lane, due time or state, so finished ones stay
 -- out of these indexes (queries repeat each index's condition so SQLite can use it).
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (app, handler, lane, event_id)
@@ -56,32 +63,31 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 ";
 
-/// Bring an older schema up to [`SCHEMA_VERSION`].
 pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    // Rebuilding a table that others reference needs the foreign-key checks off, and that
-    // switch is ignored inside a transaction.
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| -> Result<(), StoreError> {
-        let had_runs: bool = conn
-            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'handler_runs'")?
-            .exists([])?;
-        let unique_keys: bool = conn
-            .prepare(
-                "SELECT 1 FROM sqlite_master
-                 WHERE type = 'index' AND name LIKE 'sqlite_autoindex_events_%'",
-            )?
-            .exists([])?;
-        conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS events ({EVENTS});"))?;
-        conn.execute_batch(SCHEMA)?;
+        let had_runs = exists(conn, "type = 'table' AND name = 'handler_runs'")?;
+        let old_events = exists(
+            conn,
+            "type = 'table' AND name = 'events' AND sql LIKE '%AUTOINCREMENT%'",
+        )? || exists(
+            conn,
+            "type = 'index' AND name LIKE 'sqlite_autoindex_events_%'",
+        )?;
+        let old_deliveries = exists(
+            conn,
+            "type = 'table' AND name = 'deliveries' AND sql LIKE '%AUTOINCREMENT%'",
+        )?;
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS events ({EVENTS});
+             CREATE TABLE IF NOT EXISTS deliveries ({DELIVERIES});"
+        ))?;
         if had_runs {
-            // Version 1 kept one row per handler that had run, and the event's state on the
-            // event. Every recorded run becomes a delivery; pending events with no run yet had
-            // no record of their handlers and are reported for `events redeliver`.
             conn.execute_batch(
                 "INSERT OR IGNORE INTO deliveries
                    (event_id, app, handler, lane, status, attempts, next_at, last_error, created_at)
@@ -111,9 +117,28 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
                  ALTER TABLE events DROP COLUMN status;",
             )?;
         }
-        if unique_keys {
-            drop_unique_keys(conn)?;
+        if old_events || old_deliveries {
+            tracing::info!("rebuilding the events and deliveries tables once (store version 5)");
+            // The largest ids ever given, purged rows' included, stay the floor of new ones.
+            if exists(conn, "type = 'table' AND name = 'sqlite_sequence'")? {
+                conn.execute_batch(&format!(
+                    "{}
+                     INSERT INTO id_floor (name, floor)
+                       SELECT name, seq FROM sqlite_sequence
+                       WHERE name IN ('events', 'deliveries') AND seq IS NOT NULL
+                     ON CONFLICT (name) DO UPDATE SET floor = max(floor, excluded.floor);",
+                    super::ids::SCHEMA
+                ))?;
+            }
         }
+        if old_events {
+            rebuild(conn, "events", EVENTS, EVENT_COLUMNS)?;
+        }
+        if old_deliveries {
+            rebuild(conn, "deliveries", DELIVERIES, DELIVERY_COLUMNS)?;
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(super::ids::SCHEMA)?;
         conn.execute_batch(dedup::SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
@@ -126,37 +151,68 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     result
 }
 
-/// Rebuild `events` without the unique index on its dedup keys (versions before 4), keeping
-/// every id and the id sequence. The keys are indexed again by the first sweep.
-fn drop_unique_keys(conn: &Connection) -> Result<(), StoreError> {
-    tracing::info!("rebuilding the events table once for the new dedup index (store version 4)");
-    let sequence: Option<i64> = conn
-        .prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
+/// Whether `sqlite_master` has a row matching `condition`.
+fn exists(conn: &Connection, condition: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare(&format!("SELECT 1 FROM sqlite_master WHERE {condition}"))?
+        .exists([])?)
+}
+
+/// Copy `table` into a new table of `columns` (its definition), under the same name. Its
+/// indexes and triggers go with the old table; the caller creates them again.
+fn rebuild(
+    conn: &Connection,
+    table: &str,
+    definition: &str,
+    columns: &str,
+) -> Result<(), StoreError> {
     conn.execute_batch(&format!(
-        "CREATE TABLE events_v4 ({EVENTS});
-         INSERT INTO events_v4 (id, app, dedup_key, kind, order_key, plaintext, received_at)
-           SELECT id, app, dedup_key, kind, order_key, plaintext, received_at FROM events;
-         DROP TABLE events;
-         ALTER TABLE events_v4 RENAME TO events;"
+        "CREATE TABLE {table}_rebuilt ({definition});
+         INSERT INTO {table}_rebuilt ({columns}) SELECT {columns} FROM {table};
+         DROP TABLE {table};
+         ALTER TABLE {table}_rebuilt RENAME TO {table};"
     ))?;
-    if let Some(sequence) = sequence {
-        conn.execute(
-            "UPDATE sqlite_sequence SET seq = max(seq, ?1) WHERE name = 'events'",
-            [sequence],
-        )?;
-        conn.execute(
-            "INSERT INTO sqlite_sequence (name, seq) SELECT 'events', ?1
-             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')",
-            [sequence],
-        )?;
-    }
     Ok(())
 }
 
-/// The schema of version 3: a unique index on `events`' dedup keys, no dedup tables.
+/// The version 3 schema, as that version created it (for migration tests).
 #[cfg(test)]
 pub(super) fn version_three() -> String {
-    format!("CREATE TABLE events ({EVENTS}, UNIQUE (app, dedup_key));{SCHEMA}")
+    "CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    app         TEXT    NOT NULL,
+    dedup_key   BLOB    NOT NULL,
+    kind        TEXT    NOT NULL,
+    order_key   TEXT,
+    plaintext   TEXT    NOT NULL,
+    received_at INTEGER NOT NULL
+, UNIQUE (app, dedup_key));
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    app         TEXT    NOT NULL,
+    handler     TEXT    NOT NULL,
+    lane        TEXT,
+    status      TEXT    NOT NULL DEFAULT 'pending',
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error  TEXT,
+    created_at  INTEGER NOT NULL,
+    UNIQUE (event_id, handler)
+);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (app, handler, lane, event_id)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (app, handler, next_at)
+    WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (app, handler)
+    WHERE status = 'dead';
+CREATE TABLE IF NOT EXISTS tokens (
+    key        TEXT    PRIMARY KEY,
+    token      TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+"
+    .to_owned()
 }
