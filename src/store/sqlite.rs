@@ -619,6 +619,9 @@ fn insert_deliveries(
     id: i64,
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut leased = Vec::new();
+    if event.deliveries.is_empty() {
+        return Ok(leased);
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO deliveries
            (id, event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
