@@ -1,14 +1,9 @@
 //! The embedded [`Inbox`]: one SQLite file in WAL mode.
 //!
-//! Writes run on one writer thread that owns the write connection. It takes every operation
-//! queued at that moment and runs them in one transaction (group commit), each inside its own
-//! savepoint (an append instead undoes its own failure), and answers each caller only once that
-//! transaction is durable. Under load one fsync covers many callbacks; when idle a lone callback
-//! commits alone. (A batch of the dispatcher's bookkeeping alone — leases, outcomes — is not
-//! waited for: [`Needs::durable`].) If the transaction cannot begin (another process holds the
-//! write lock past `busy_timeout`) or cannot commit, every operation of the batch fails and
-//! nothing of it is written — no operation ever runs outside the transaction. Reads (`get`, `list`, `stats`,
-//! `ping`) use their own connection, so they never queue behind intake.
+//! Writes run on one thread that owns the write connection and commits whatever is queued at
+//! that moment in one transaction, answering each caller once it is durable ([`writer`]).
+//! Reads (`get`, `list`, `stats`, `ping`) use their own connection, so they never queue behind
+//! intake.
 //!
 //! A retry is recognised by its dedup key: the keys of the newest events are held by the writer
 //! in memory and swept into an index table in sorted batches ([`dedup`]), since a unique index
@@ -28,31 +23,26 @@ mod dedup;
 mod ids;
 mod schema;
 mod tokens;
+mod writer;
 
 pub use tokens::SqliteTokenStore;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::RecvTimeoutError;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
 
 use checkpoints::Checkpoints;
 use dedup::RecentKeys;
 use ids::Ids;
-
-use super::reply::{Caller, Outbox};
+use writer::{Jobs, Memory, Needs, queue};
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, Inbox, LANE_WAIT, LeaseBatch,
     Leased, NewEvent, Outcome, RetryFilter, Settled, Stats, Status, StoreError, StoredEvent,
 };
-
-/// The most operations committed in one transaction.
-const MAX_BATCH: usize = 512;
 
 /// How to open a [`SqliteInbox`].
 #[derive(Debug, Clone)]
@@ -78,33 +68,9 @@ impl Default for SqliteOptions {
     }
 }
 
-/// What the writer thread keeps in memory between transactions.
-struct Memory {
-    /// The dedup keys of the newest events.
-    recent: RecentKeys,
-    /// Where the ids of new rows stand.
-    ids: Ids,
-}
-
-impl Memory {
-    /// A transaction began: catch up with what other processes wrote since the last one.
-    fn begin(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        if self.recent.begin(conn)? {
-            self.ids.forget();
-        }
-        Ok(())
-    }
-
-    /// The transaction rolled back: forget what it taught.
-    fn rollback(&mut self) {
-        self.recent.rollback();
-        self.ids.forget();
-    }
-}
-
 /// The SQLite-backed inbox.
 pub struct SqliteInbox {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: Jobs,
     reader: Arc<Mutex<Connection>>,
     owner: Arc<str>,
     /// Held for the life of the inbox when it owns the store.
@@ -148,8 +114,6 @@ impl SqliteInbox {
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let level = if options.full_sync { "FULL" } else { "NORMAL" };
-        conn.pragma_update(None, "synchronous", level)?;
         schema::migrate(&conn)?;
         // After the migration, which turns the checks off while it rebuilds tables: a purged
         // event's deliveries go with it (`ON DELETE CASCADE`).
@@ -158,19 +122,11 @@ impl SqliteInbox {
             recent: RecentKeys::start(&conn)?,
             ids: Ids::default(),
         };
-        let sync = SyncLevel {
-            full: options.full_sync,
-            at_full: options.full_sync,
-        };
         let reader = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         reader.busy_timeout(options.busy_timeout)?;
         reader.pragma_update(None, "query_only", "ON")?;
-        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
-        std::thread::Builder::new()
-            .name("sqlite-inbox".into())
-            .spawn(move || writer(conn, memory, queue, sync))
-            .map_err(|e| StoreError(format!("cannot start the inbox thread: {e}")))?;
+        let jobs = writer::start(conn, memory, options.full_sync)?;
         let checkpoints = if options.owner {
             Some(Checkpoints::start(path, options.busy_timeout)?)
         } else {
@@ -222,66 +178,6 @@ impl SqliteInbox {
     }
 }
 
-/// Queue `f` for the writer thread, to run inside the next batch's transaction.
-async fn submit<T: Send + 'static>(
-    jobs: &mpsc::Sender<Box<dyn Job>>,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    queue(jobs, Needs::WRITE, move |conn, _| f(conn)).await
-}
-
-/// What a job queued for the writer thread needs of its transaction.
-#[derive(Clone, Copy)]
-struct Needs {
-    /// When it fails, it has left nothing written, so it needs no savepoint.
-    undoes_itself: bool,
-    /// Its commit must be on disk before it is answered (with `synchronous = FULL`). Only the
-    /// dispatcher's bookkeeping does without: a batch of nothing else commits at `NORMAL`, which
-    /// survives a crash of the process but not a power loss. What such a loss forgets, a
-    /// delivery's lease or outcome, only makes it run again (handlers run at least once), and
-    /// the next durable commit syncs the WAL with everything written before it. Waiting for
-    /// the disk cost a third of the writer's CPU while handlers worked through a backlog.
-    durable: bool,
-}
-
-impl Needs {
-    /// An append: it undoes its own failure, and its event must be on disk.
-    const APPEND: Needs = Needs {
-        undoes_itself: true,
-        durable: true,
-    };
-    /// Any other write, durable.
-    const WRITE: Needs = Needs {
-        undoes_itself: false,
-        durable: true,
-    };
-    /// The dispatcher's bookkeeping.
-    const BOOKKEEPING: Needs = Needs {
-        undoes_itself: false,
-        durable: false,
-    };
-}
-
-/// Queue `f` for the writer thread.
-async fn queue<T: Send + 'static>(
-    jobs: &mpsc::Sender<Box<dyn Job>>,
-    needs: Needs,
-    f: impl FnOnce(&Connection, &mut Memory) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let (tx, rx) = oneshot::channel();
-    let job = Call {
-        work: Some(f),
-        needs,
-        result: None,
-        reply: tx,
-        caller: Caller::here(),
-    };
-    jobs.send(Box::new(job))
-        .map_err(|_| StoreError("inbox thread stopped".into()))?;
-    rx.await
-        .map_err(|_| StoreError("inbox thread stopped".into()))?
-}
-
 /// Run `f` on the read connection, off the async threads.
 async fn read_on<T: Send + 'static>(
     reader: &Arc<Mutex<Connection>>,
@@ -317,212 +213,6 @@ fn take_owner_lock(path: &Path) -> Result<File, StoreError> {
         ))
     })?;
     Ok(file)
-}
-
-/// One operation queued for the writer thread.
-trait Job: Send {
-    /// The caller stopped waiting (its request timed out): skip it.
-    fn abandoned(&self) -> bool;
-    /// Do the work inside the open transaction.
-    fn run(&mut self, conn: &Connection, memory: &mut Memory) -> bool;
-    /// What it needs of its transaction.
-    fn needs(&self) -> Needs;
-    /// Answer the caller (through `outbox`) once the transaction committed (or failed).
-    fn answer(self: Box<Self>, committed: Result<(), StoreError>, outbox: &mut Outbox);
-}
-
-struct Call<T, F> {
-    work: Option<F>,
-    needs: Needs,
-    result: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-    caller: Caller,
-}
-
-impl<T: Send + 'static, F: FnOnce(&Connection, &mut Memory) -> Result<T, StoreError> + Send> Job
-    for Call<T, F>
-{
-    fn abandoned(&self) -> bool {
-        self.reply.is_closed()
-    }
-
-    fn needs(&self) -> Needs {
-        self.needs
-    }
-
-    fn run(&mut self, conn: &Connection, memory: &mut Memory) -> bool {
-        let result = self.work.take().map(|work| work(conn, memory));
-        let ok = matches!(result, Some(Ok(_)));
-        self.result = result;
-        ok
-    }
-
-    fn answer(self: Box<Self>, committed: Result<(), StoreError>, outbox: &mut Outbox) {
-        let result = match committed {
-            Err(e) => Err(e),
-            Ok(()) => self
-                .result
-                .unwrap_or_else(|| Err(StoreError("the transaction ended before this ran".into()))),
-        };
-        let reply = self.reply;
-        outbox.answer(&self.caller, move || {
-            let _ = reply.send(result);
-        });
-    }
-}
-
-/// The writer thread: batch whatever is queued into one transaction, then answer; between
-/// batches, sweep the dedup keys held in memory when there are enough (or it is idle).
-fn writer(
-    conn: Connection,
-    mut memory: Memory,
-    queue: mpsc::Receiver<Box<dyn Job>>,
-    mut sync: SyncLevel,
-) {
-    loop {
-        let first = match queue.recv_timeout(dedup::SWEEP_IDLE) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => {
-                if memory.recent.holds_any() {
-                    sweep(&conn, &mut memory, &mut sync);
-                }
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        batch.retain(|job| !job.abandoned());
-        if batch.is_empty() {
-            continue;
-        }
-        let durable = batch.iter().any(|job| job.needs().durable);
-        let committed = sync
-            .set(&conn, durable)
-            .and_then(|()| commit_batch(&conn, &mut memory, &mut batch));
-        let mut outbox = Outbox::default();
-        for job in batch {
-            job.answer(committed.clone(), &mut outbox);
-        }
-        outbox.send();
-        if memory.recent.sweep_due() {
-            sweep(&conn, &mut memory, &mut sync);
-        }
-    }
-}
-
-/// The writer connection's `synchronous` setting, switched between batches: `FULL` (when the
-/// store is configured so) for every batch that needs it, `NORMAL` for the dispatcher's
-/// bookkeeping alone (see [`Needs::durable`]).
-struct SyncLevel {
-    /// The store is configured with `synchronous = full`.
-    full: bool,
-    /// The connection is at `FULL` now.
-    at_full: bool,
-}
-
-impl SyncLevel {
-    /// Set the level for a batch that is `durable` or not. Failing to go to `FULL` fails the
-    /// batch; failing to leave it only costs a sync.
-    fn set(&mut self, conn: &Connection, durable: bool) -> Result<(), StoreError> {
-        let full = self.full && durable;
-        if full == self.at_full {
-            return Ok(());
-        }
-        let level = if full { "FULL" } else { "NORMAL" };
-        match conn.pragma_update(None, "synchronous", level) {
-            Ok(()) => {
-                self.at_full = full;
-                Ok(())
-            }
-            Err(e) if full => Err(e.into()),
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot leave synchronous = FULL for bookkeeping");
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Run `batch` in one transaction, each job in its own savepoint — unless it undoes its own
-/// failure (appends), or is alone (if it fails, its whole transaction is rolled back). `Ok` when
-/// the transaction committed, or when a lone job's failure was rolled back (it reports its own
-/// error).
-fn commit_batch(
-    conn: &Connection,
-    memory: &mut Memory,
-    batch: &mut [Box<dyn Job>],
-) -> Result<(), StoreError> {
-    run_cached(conn, "BEGIN IMMEDIATE")?;
-    if let Err(e) = memory.begin(conn) {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(e);
-    }
-    let alone = batch.len() == 1;
-    let mut lone_failed = false;
-    for job in batch.iter_mut() {
-        // A failed statement (disk full, I/O error) may have ended the transaction; what is
-        // left of the batch must not run in autocommit mode.
-        if conn.is_autocommit() {
-            break;
-        }
-        if alone || job.needs().undoes_itself {
-            lone_failed = !job.run(conn, memory) && alone;
-            continue;
-        }
-        if run_cached(conn, "SAVEPOINT job").is_err() {
-            break;
-        }
-        if job.run(conn, memory) {
-            let _ = run_cached(conn, "RELEASE job");
-        } else if !conn.is_autocommit() {
-            let _ = run_cached(conn, "ROLLBACK TO job");
-            let _ = run_cached(conn, "RELEASE job");
-        }
-    }
-    if conn.is_autocommit() {
-        memory.rollback();
-        return Err(StoreError("the transaction was rolled back".into()));
-    }
-    if lone_failed {
-        let _ = conn.execute_batch("ROLLBACK");
-        memory.rollback();
-        return Ok(());
-    }
-    let committed = run_cached(conn, "COMMIT");
-    if committed.is_ok() {
-        memory.recent.commit();
-    } else {
-        if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        memory.rollback();
-    }
-    committed
-}
-
-/// Sweep the dedup keys held in memory (durably); on failure they stay held (and are tried
-/// again).
-fn sweep(conn: &Connection, memory: &mut Memory, sync: &mut SyncLevel) {
-    // The sweep's transaction may be where the writer learns that another process wrote.
-    memory.ids.forget();
-    if let Err(e) = sync
-        .set(conn, true)
-        .and_then(|()| memory.recent.sweep(conn))
-    {
-        tracing::warn!(error = %e, "cannot index recent dedup keys yet; they stay in memory");
-    }
-}
-
-/// Run a statement without parameters, prepared once per connection.
-fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
 }
 
 /// The SQL for an event's derived status, over alias `e`.

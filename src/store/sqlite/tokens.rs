@@ -5,24 +5,25 @@
 //! in-process default: one `serve` owns a SQLite store, and a concurrent `api` command at worst
 //! asks `gettoken` once more (WeCom hands out the same token while it is valid).
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Job, read_on, submit};
+use super::read_on;
+use super::writer::{Jobs, submit};
 use crate::api::TokenStoreError;
 use crate::api::token::{AccessToken, CachedToken, TokenStore};
 
 /// A [`TokenStore`] in a SQLite inbox's file; from [`crate::Inbox::token_store`].
 pub struct SqliteTokenStore {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    jobs: Jobs,
     reader: Arc<Mutex<Connection>>,
 }
 
 impl SqliteTokenStore {
-    pub(super) fn new(jobs: mpsc::Sender<Box<dyn Job>>, reader: Arc<Mutex<Connection>>) -> Self {
+    pub(super) fn new(jobs: Jobs, reader: Arc<Mutex<Connection>>) -> Self {
         SqliteTokenStore { jobs, reader }
     }
 }
