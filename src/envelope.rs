@@ -2,7 +2,8 @@
 //!
 //! Only `Encrypt` is trusted (it is covered by `msg_signature`); `ToUserName` and `AgentID` are
 //! unsigned hints kept for logs. Element order is free, values may be CDATA or plain text, and
-//! `AgentID` may be empty or missing. Parsing goes through [`crate::xml`], which refuses DOCTYPEs.
+//! `AgentID` may be empty or missing. Parsing goes through the crate's XML reader, which refuses
+//! DOCTYPEs.
 
 use crate::xml::{self, XmlError};
 

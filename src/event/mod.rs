@@ -1,6 +1,6 @@
 //! Typed customer-contact events, parsed from a callback's decrypted XML.
 //!
-//! [`Event::parse`] reads the document once ([`crate::xml`]), looks at `Event` and `ChangeType`
+//! [`Event::parse`] reads the document once (with the crate's XML reader), looks at `Event` and `ChangeType`
 //! — both matter, since `create`/`update` exist in the chat and the tag family — and builds the
 //! family's struct. Anything else (other events, plain messages, the third-party `InfoType`
 //! form, or a known kind missing a required field) becomes [`Event::Unknown`], which keeps the
@@ -64,7 +64,7 @@ impl Event {
     /// Parse a decrypted callback plaintext.
     ///
     /// # Errors
-    /// Only when the bytes are not acceptable XML (see [`XmlError`]); a well-formed document of
+    /// Only when the bytes are not acceptable XML (see [`ParseError`]); a well-formed document of
     /// a kind this version does not know is `Ok(Event::Unknown)`.
     pub fn parse(plaintext: &str) -> Result<Event, ParseError> {
         // A `&str` is UTF-8 already; the fields borrow from it until an event keeps them.

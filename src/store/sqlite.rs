@@ -48,8 +48,9 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// `synchronous = FULL` (fsync every commit that stores events: an acknowledged event
-    /// survives power loss; see [`Needs::durable`] for the dispatcher's bookkeeping) rather
-    /// than `NORMAL` (survives SIGKILL; a power loss may lose the last commits).
+    /// survives power loss; a commit of the dispatcher's bookkeeping alone — a lease, an outcome —
+    /// is not waited for: a power loss may only run a delivery again) rather than `NORMAL`
+    /// (survives SIGKILL; a power loss may lose the last commits).
     pub full_sync: bool,
     /// How long a write waits for another process's write lock before the whole batch fails.
     /// Keep it well under WeCom's 5 s for `serve`.
