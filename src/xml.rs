@@ -27,6 +27,10 @@ use quick_xml::events::Event as XmlEvent;
 /// The most child elements a callback document may have.
 pub const MAX_FIELDS: usize = 256;
 
+/// The most list items (such as `MemChangeList`'s `<Item>`s) a callback document may have, in
+/// all its lists together: the biggest customer group chats have 2,000 members.
+pub const MAX_ITEMS: usize = 10_000;
+
 /// Why a document was refused. One short line, safe to return to the sender.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -43,7 +47,7 @@ pub enum XmlError {
     /// Elements nested deeper than `<xml><List><Item>`.
     #[error("xml nested too deeply")]
     TooDeep,
-    /// More than [`MAX_FIELDS`] elements.
+    /// More than [`MAX_FIELDS`] elements, or more than [`MAX_ITEMS`] list items.
     #[error("xml has too many elements")]
     TooManyFields,
     /// A NUL character, which no XML document may hold (and PostgreSQL cannot store).
@@ -196,6 +200,7 @@ fn read_full(text: &str) -> Result<FieldsRef<'_>, XmlError> {
     // The element being read at depth 1, and (for containers) the item at depth 2.
     let mut current: Option<(&str, ValueRef<'_>)> = None;
     let mut item: Option<Cow<'_, str>> = None;
+    let mut items = 0usize;
 
     loop {
         let event = reader
@@ -222,6 +227,10 @@ fn read_full(text: &str) -> Result<FieldsRef<'_>, XmlError> {
                         ));
                     }
                     3 => {
+                        items += 1;
+                        if items > MAX_ITEMS {
+                            return Err(XmlError::TooManyFields);
+                        }
                         if let Some((name, value @ ValueRef::Text(_))) = current.as_mut() {
                             if let ValueRef::Text(t) = value
                                 && !t.trim().is_empty()
@@ -254,6 +263,10 @@ fn read_full(text: &str) -> Result<FieldsRef<'_>, XmlError> {
                     ));
                 }
                 2 => {
+                    items += 1;
+                    if items > MAX_ITEMS {
+                        return Err(XmlError::TooManyFields);
+                    }
                     if let Some((name, value)) = current.as_mut() {
                         match value {
                             ValueRef::List(items) => items.push(Cow::Borrowed("")),
@@ -562,6 +575,20 @@ mod tests {
         let many = format!("<xml>{}</xml>", "<A/>".repeat(MAX_FIELDS + 1));
         assert_eq!(plain::read(&many), None);
         assert_eq!(parse_str(&many), Err(XmlError::TooManyFields));
+    }
+
+    /// List items count too, in every list together, whether written `<Item>a</Item>` or
+    /// `<Item/>`; up to the limit a list reads whole.
+    #[test]
+    fn refuses_too_many_list_items() {
+        let list = |items: &str| format!("<xml><L>{items}</L><M><Item>m</Item></M></xml>");
+        let full = list(&"<Item>a</Item>".repeat(MAX_ITEMS - 1));
+        let fields = parse_str(&full).unwrap();
+        assert!(matches!(&fields.0[0].1, ValueRef::List(items) if items.len() == MAX_ITEMS - 1));
+        for item in ["<Item>a</Item>", "<Item/>"] {
+            let over = list(&item.repeat(MAX_ITEMS));
+            assert_eq!(parse_str(&over), Err(XmlError::TooManyFields), "{item}");
+        }
     }
 
     mod same_as_full_reader {
