@@ -43,8 +43,9 @@ impl Intake {
         }
     }
 
-    /// Store `event` (decrypted as `plaintext`) for `app` durably, then start the deliveries
-    /// this instance leased. Returns once the store has committed.
+    /// Store `event` (decrypted as `plaintext`, of `kind`: [`Event::kind`], which the caller
+    /// has at hand for its logs and metrics) for `app` durably, then start the deliveries this
+    /// instance leased. Returns once the store has committed.
     ///
     /// # Errors
     /// The store could not commit: nothing of the event was written.
@@ -53,6 +54,7 @@ impl Intake {
         app: &Arc<str>,
         plaintext: String,
         event: Event,
+        kind: &str,
     ) -> Result<Accepted, StoreError> {
         if event.event_name() == Some(DOCTOR_PROBE_EVENT) {
             return Ok(Accepted::Probe);
@@ -62,7 +64,7 @@ impl Intake {
         let new = NewEvent {
             app: app.clone(),
             dedup_key: dedup_key(app, &plaintext, event.create_time()),
-            kind: event.kind(),
+            kind: kind.to_owned(),
             lane: event.order_key(),
             plaintext,
             received_at,

@@ -69,7 +69,7 @@ pub(crate) fn replay(
         let mut stored = HashMap::new();
         for (origin, text, event) in events {
             let kind = event.kind();
-            match intake.accept(&app_name, text, event).await? {
+            match intake.accept(&app_name, text, event, &kind).await? {
                 Accepted::Stored(id) => {
                     stored.insert(id, (origin, kind));
                 }

@@ -169,7 +169,7 @@ impl Web {
             Err(e) => return self.refuse_callback(app, "POST", &e),
         };
         let kind = event.kind();
-        let accepted = self.intake.accept(&app.name, plaintext, event).await;
+        let accepted = self.intake.accept(&app.name, plaintext, event, &kind).await;
         self.note_write(accepted.as_ref().err());
         let outcome = match accepted {
             Ok(Accepted::Stored(id)) => {
