@@ -59,6 +59,26 @@ fn parse_prints_one_json_line_per_file() {
     assert!(stderr(&bad).starts_with("error: cannot read /no/such/file.xml"));
 }
 
+/// Output into a pipe whose reader is gone (`wecom-callback … | head -1` once `head` has its
+/// line) ends the command quietly with SIGPIPE's status, never a panic.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let seal = [
+        "seal",
+        "--config",
+        &example_config(),
+        &fixture_path("change_external_contact__add_external_contact.xml"),
+    ];
+    let parse = ["parse", &fixture_path("change_external_chat__update.xml")];
+    for args in [&seal[..], &parse[..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = bin().args(args).stdout(writer).output().unwrap();
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
 #[test]
 fn seal_then_decrypt_round_trips_and_tampering_is_named() {
     let file = fixture_path("change_external_contact__add_external_contact.xml");

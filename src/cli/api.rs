@@ -4,7 +4,7 @@
 //! compact line otherwise (for `jq` and scripts). With `--all` it is one compact JSON line per
 //! item across every page, with a progress line on stderr when stderr is a terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 use futures::TryStreamExt;
@@ -33,7 +33,7 @@ pub(crate) struct ApiArgs<'a> {
 pub(crate) fn run(args: ApiArgs<'_>) -> CliResult {
     if args.list {
         for name in crate::api::METHODS {
-            println!("{name}");
+            out!("{name}");
         }
         return Ok(());
     }
@@ -90,8 +90,7 @@ fn print_answer(answer: &Value) -> CliResult {
     } else {
         serde_json::to_string(answer)?
     };
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{text}")?;
+    out!("{text}");
     Ok(())
 }
 
@@ -104,11 +103,9 @@ async fn print_every_item(client: &crate::api::Client, method: &str, json: &str)
     while let Some(items) = pages.try_next().await? {
         page_count += 1;
         item_count += items.len();
-        let mut out = std::io::stdout().lock();
         for item in &items {
-            writeln!(out, "{}", serde_json::to_string(item)?)?;
+            out!("{}", serde_json::to_string(item)?);
         }
-        out.flush()?;
         if progress {
             eprint!("\r{method}: page {page_count}, {item_count} items");
         }

@@ -127,7 +127,7 @@ async fn list(
         limit,
     };
     for e in inbox.list(filter).await? {
-        println!(
+        out!(
             "{}\t{}\t{}\t{}\t{}",
             e.id,
             e.status.as_str(),
@@ -171,7 +171,7 @@ async fn show(inbox: &dyn Inbox, id: i64) -> CliResult {
         "event": parsed,
         "deliveries": deliveries,
     });
-    println!("{}", serde_json::to_string_pretty(&shown)?);
+    out!("{}", serde_json::to_string_pretty(&shown)?);
     Ok(())
 }
 
@@ -188,7 +188,7 @@ async fn retry(
                 handler,
             })
             .await?;
-        println!("{n} dead deliveries pending again");
+        out!("{n} dead deliveries pending again");
         return Ok(());
     }
     if ids.is_empty() {
@@ -203,7 +203,7 @@ async fn retry(
             })
             .await?;
         if n > 0 {
-            println!(
+            out!(
                 "{id}: {n} dead deliver{} pending again",
                 if n == 1 { "y" } else { "ies" }
             );
@@ -247,7 +247,7 @@ async fn redeliver(
     }
     for app in targets {
         let n = inbox.redeliver(app, handler, since).await?;
-        println!("{app}: {n} deliveries to {handler} created");
+        out!("{app}: {n} deliveries to {handler} created");
     }
     Ok(())
 }
@@ -265,7 +265,7 @@ async fn purge(inbox: &dyn Inbox, before: &str, failed: bool) -> CliResult {
             }
         }
     };
-    println!(
+    out!(
         "{n} {} events deleted",
         if failed { "failed" } else { "finished" }
     );

@@ -2,6 +2,17 @@
 //! this one declares them with clap, holds the helpers they share (config and app loading, input,
 //! the runtime), and turns every failure into one line on stderr and a non-zero exit code.
 
+/// Print a line to stdout, as `println!` does, except that a closed stdout (`… | head -1`) ends
+/// the command quietly with status 141, as a Unix tool killed by SIGPIPE, instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::cli::stdout_failed(&e)
+        }
+    }};
+}
+
 mod api;
 mod doctor;
 mod events;
@@ -206,6 +217,16 @@ pub fn main_with(plugins: Vec<Arc<dyn PluginFactory>>) -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// Stdout could not be written: a closed pipe ends the command quietly (status 141, as SIGPIPE
+/// would), anything else with one line on stderr.
+pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(1);
 }
 
 /// Run one parsed command.

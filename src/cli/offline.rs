@@ -1,6 +1,5 @@
 //! The commands that need no server: `parse`, `decrypt`, `seal`, `check-config`.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::{CliError, CliResult, load_app, read_input};
@@ -11,8 +10,7 @@ use crate::event::Event;
 fn print_event(text: &str, origin: &str) -> CliResult {
     let event = Event::parse(text).map_err(|e| CliError::new(format!("{origin}: {e}")))?;
     let line = serde_json::to_string(&event)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
+    out!("{line}");
     Ok(())
 }
 
@@ -49,7 +47,7 @@ pub(crate) fn decrypt(
     let query = CallbackQuery::parse(query.trim_start_matches('?')).map_err(detail)?;
     if query.echostr.is_some() {
         let plain = callback::open_get(&crypt, &query, window).map_err(detail)?;
-        println!("{plain}");
+        out!("{plain}");
         return Ok(());
     }
     let body = read_input(file)?;
@@ -90,9 +88,9 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let query = sealed.query.to_query_string();
     match args.send {
         None => {
-            println!("{query}");
+            out!("{query}");
             if let Some(body) = &sealed.body {
-                println!("{body}");
+                out!("{body}");
             }
             Ok(())
         }
@@ -123,7 +121,7 @@ fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
             .map_err(|e| CliError::new(format!("cannot reach {url}: {}", e.without_url())))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        println!("{} {}", status.as_u16(), text.trim_end());
+        out!("{} {}", status.as_u16(), text.trim_end());
         if status.is_success() {
             Ok(())
         } else {
@@ -142,7 +140,7 @@ pub(crate) fn check_config(
     let apps = crate::service::Service::new(config.clone())
         .plugins(plugins)
         .check()?;
-    println!(
+    out!(
         "{}: ok ({} app{}; store: {})",
         path.display(),
         config.apps.len(),
@@ -150,7 +148,7 @@ pub(crate) fn check_config(
         config.store.backend.as_str()
     );
     for (app, (name, plugins)) in config.apps.iter().zip(apps) {
-        println!(
+        out!(
             "  {name} at {}: {}",
             app.path,
             if plugins.is_empty() {

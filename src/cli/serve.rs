@@ -73,15 +73,15 @@ pub(crate) fn replay(
                 Accepted::Stored(id) => {
                     stored.insert(id, (origin, kind));
                 }
-                Accepted::Duplicate(id) => println!("{origin}: {kind}: already stored as {id}"),
-                Accepted::Probe => println!("{origin}: {kind}: a doctor probe, not stored"),
+                Accepted::Duplicate(id) => out!("{origin}: {kind}: already stored as {id}"),
+                Accepted::Probe => out!("{origin}: {kind}: a doctor probe, not stored"),
             }
         }
         if into_store {
             let mut ids: Vec<_> = stored.into_iter().collect();
             ids.sort();
             for (id, (origin, kind)) in ids {
-                println!("{origin}: {kind}: stored as {id}; serve runs its deliveries");
+                out!("{origin}: {kind}: stored as {id}; serve runs its deliveries");
             }
             return Ok(());
         }
@@ -122,7 +122,7 @@ async fn report_when_finished(
         let (origin, kind) = &stored[&id];
         let deliveries = inbox.deliveries(id).await?;
         if deliveries.is_empty() {
-            println!("{origin}: {kind} (no handler takes it)");
+            out!("{origin}: {kind} (no handler takes it)");
         }
         for d in deliveries {
             let outcome = match (d.status, &d.last_error) {
@@ -134,7 +134,7 @@ async fn report_when_finished(
             if d.status != DeliveryStatus::Done {
                 failures += 1;
             }
-            println!("{origin}: {kind} → {}: {outcome}", d.handler);
+            out!("{origin}: {kind} → {}: {outcome}", d.handler);
         }
     }
     Ok(failures)

@@ -17,16 +17,16 @@ pub(super) struct Report {
 impl Report {
     /// Prints a step that passed.
     pub(super) fn pass(&mut self, step: &str, detail: &str) {
-        println!("✔ {step}: {detail}");
+        out!("✔ {step}: {detail}");
     }
 
     /// Prints a step that failed; a fix already given is not repeated.
     pub(super) fn fail(&mut self, step: &str, failure: &Failure) {
         self.failed += 1;
         if self.last_fix.as_deref() == Some(failure.fix.as_str()) {
-            println!("✘ {step}: {} — fix as above", failure.cause);
+            out!("✘ {step}: {} — fix as above", failure.cause);
         } else {
-            println!("✘ {step}: {} — {}", failure.cause, failure.fix);
+            out!("✘ {step}: {} — {}", failure.cause, failure.fix);
         }
         self.last_fix = Some(failure.fix.clone());
     }
