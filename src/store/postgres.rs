@@ -106,7 +106,7 @@ impl PostgresInbox {
         };
         db.run_for(
             "migrate",
-            config.connect_timeout * 2 + schema::MIGRATION_TIMEOUT,
+            config.connect_timeout * 2 + schema::MIGRATION_LIMIT,
             |db| async move {
                 let mut conn = db.conn().await?;
                 schema::migrate(&mut conn).await

@@ -12,11 +12,17 @@ use deadpool_postgres::Object;
 use super::{LOCK_CLASS, db_error};
 use crate::store::StoreError;
 
-/// How long a migration (or waiting for another instance's) may take.
-pub(super) const MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a start waits for each lock it needs: another instance's migration, or a table
+/// that an instance of an older version is writing to. The migration's own work is not timed.
+pub(super) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a whole migration may take before the start gives up (a server that hangs rather
+/// than works): a migration that builds an index reads the whole table, which on a store of
+/// millions of events takes minutes, and a start that gave up would never get past it.
+pub(super) const MIGRATION_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// The second key of the migration lock.
-const MIGRATION_LOCK: i32 = 1;
+pub(super) const MIGRATION_LOCK: i32 = 1;
 
 /// The migrations in order; the schema version is how many of them ran.
 pub(super) const MIGRATIONS: &[&str] = &[
@@ -88,11 +94,21 @@ CREATE INDEX deliveries_due ON deliveries (app, handler, next_at)
 /// # Errors
 /// When the database refuses a statement (then nothing of the migration is applied).
 pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
+    migrate_waiting(conn, MIGRATION_LOCK_WAIT).await
+}
+
+/// [`migrate`], waiting at most `lock_wait` for each lock.
+pub(super) async fn migrate_waiting(
+    conn: &mut Object,
+    lock_wait: Duration,
+) -> Result<(), StoreError> {
     let tx = conn.transaction().await.map_err(db_error)?;
-    // No "already exists, skipping" notices in the log at every start.
+    // Lock waits are timed, the work is not (the client still bounds the whole start by
+    // `MIGRATION_LIMIT`). No "already exists, skipping" notices in the log at every start.
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = {}; SET LOCAL client_min_messages = warning",
-        MIGRATION_TIMEOUT.as_millis()
+        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = 0;
+         SET LOCAL client_min_messages = warning",
+        lock_wait.as_millis()
     ))
     .await
     .map_err(db_error)?;
@@ -115,6 +131,12 @@ pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     if applied >= MIGRATIONS.len() {
         return tx.commit().await.map_err(db_error);
     }
+    tracing::info!(
+        from = applied,
+        to = MIGRATIONS.len(),
+        "migrating the PostgreSQL schema (a migration that builds an index reads the whole \
+         table: on a large store this takes a while)"
+    );
     for migration in &MIGRATIONS[applied..] {
         tx.batch_execute(migration).await.map_err(db_error)?;
     }

@@ -39,6 +39,40 @@ async fn instances_start_together() {
     PostgresInbox::connect(&config).await.unwrap();
 }
 
+/// A start waiting for another instance's migration gives up after its lock wait with an error
+/// naming it — the wait is timed even though the migration's own work is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_waits_for_another_only_as_long_as_its_lock_wait() {
+    let db = TestDb::create().await;
+    let config = store_config(&db);
+    let pool = pool(pg_config(&db.url(), &config).unwrap(), &config, 1).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let (holder, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&LOCK_CLASS, &schema::MIGRATION_LOCK],
+        )
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(30),
+        schema::migrate_waiting(&mut conn, Duration::from_millis(200)),
+    )
+    .await
+    .expect("the lock wait is bounded");
+    let error = waited.unwrap_err();
+    assert!(error.0.contains("lock timeout"), "{error}");
+    holder.batch_execute("COMMIT").await.unwrap();
+    schema::migrate_waiting(&mut conn, Duration::from_millis(200))
+        .await
+        .unwrap();
+}
+
 /// A database of the first schema version, holding an event, is migrated at start: a retry
 /// of that event is still recognised, a new event is stored, and the old unique key is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
