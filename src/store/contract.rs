@@ -469,36 +469,47 @@ async fn operators(inbox: &dyn Inbox) {
 /// forward's `webhook-id` is the event id).
 async fn ids_are_never_given_twice(inbox: &dyn Inbox) {
     let future = now_ms() + 1000;
-    let (done, leased) = new(inbox
-        .append(event("ids", "<done/>", None, &["z"], true))
-        .await
-        .unwrap());
-    inbox.settle(leased[0].id, 1, Outcome::Done).await.unwrap();
-    while inbox.purge(future, 100).await.unwrap() > 0 {}
-    assert!(inbox.get(done).await.unwrap().is_none(), "purged");
-    let (next, next_leased) = new(inbox
-        .append(event("ids", "<next/>", None, &["z"], true))
-        .await
-        .unwrap());
-    assert!(next > done, "event id {next} after purged {done}");
-    assert!(next_leased[0].id > leased[0].id, "delivery ids too");
-
-    inbox
-        .settle(
-            next_leased[0].id,
-            1,
+    let mut newest = with_one_delivery(inbox, "<first/>").await;
+    let finishes = [
+        ("<after-purge/>", Outcome::Done),
+        (
+            "<after-purge-failed/>",
             Outcome::Dead {
                 error: "gone".into(),
             },
-        )
-        .await
-        .unwrap();
-    inbox.purge_failed(future).await.unwrap();
-    assert!(inbox.get(next).await.unwrap().is_none(), "purged");
-    let (last, last_leased) = new(inbox
-        .append(event("ids", "<last/>", None, &["z"], true))
+        ),
+    ];
+    for (text, outcome) in finishes {
+        let dead = matches!(outcome, Outcome::Dead { .. });
+        inbox.settle(newest.1, 1, outcome).await.unwrap();
+        if dead {
+            inbox.purge_failed(future).await.unwrap();
+        } else {
+            while inbox.purge(future, 100).await.unwrap() > 0 {}
+        }
+        assert!(inbox.get(newest.0).await.unwrap().is_none(), "purged");
+        let next = with_one_delivery(inbox, text).await;
+        assert!(
+            next.0 > newest.0,
+            "event id {} after purged {}",
+            next.0,
+            newest.0
+        );
+        assert!(
+            next.1 > newest.1,
+            "delivery id {} after purged {}",
+            next.1,
+            newest.1
+        );
+        newest = next;
+    }
+}
+
+/// Store a new event of app `ids` with one delivery, leased: its id and the delivery's.
+async fn with_one_delivery(inbox: &dyn Inbox, text: &str) -> (i64, i64) {
+    let (id, leased) = new(inbox
+        .append(event("ids", text, None, &["z"], true))
         .await
         .unwrap());
-    assert!(last > next, "event id {last} after purged {next}");
-    assert!(last_leased[0].id > next_leased[0].id, "delivery ids too");
+    (id, leased[0].id)
 }

@@ -132,6 +132,18 @@ impl TestDatabase {
         url_to(&server_url(), None, &self.name)
     }
 
+    /// A plain connection to it (another session, beside the store's own), driven on a task.
+    ///
+    /// # Panics
+    /// When it cannot connect: a test that needs one cannot go on.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+        tokio::spawn(connection);
+        client
+    }
+
     /// Its connection URL through a proxy listening on `127.0.0.1:port`.
     #[must_use]
     pub fn url_via(&self, port: u16) -> String {

@@ -47,10 +47,7 @@ async fn a_migration_waits_for_another_only_as_long_as_its_lock_wait() {
     let config = store_config(&db);
     let pool = pool(pg_config(&db.url(), &config).unwrap(), &config, 1).unwrap();
     let mut conn = pool.get().await.unwrap();
-    let (holder, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let holder = db.client().await;
     holder.batch_execute("BEGIN").await.unwrap();
     holder
         .execute(
@@ -78,10 +75,7 @@ async fn a_migration_waits_for_another_only_as_long_as_its_lock_wait() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_version_database_is_migrated_with_its_events() {
     let db = TestDb::create().await;
-    let (old, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let old = db.client().await;
     old.batch_execute(schema::MIGRATIONS[0]).await.unwrap();
     old.batch_execute(
         "CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -442,10 +436,7 @@ async fn the_token_is_shared_and_replaced_only_when_stale() {
 async fn appends_wait_for_their_lane() {
     let db = TestDb::create().await;
     let inbox = Arc::new(PostgresInbox::connect(&store_config(&db)).await.unwrap());
-    let (other, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let other = db.client().await;
     other.batch_execute("BEGIN").await.unwrap();
     other
         .execute(

@@ -493,23 +493,21 @@ mod tests {
             "deliveries kept"
         );
         assert_eq!(new_id(id_of(&inbox, "<xml>new</xml>").await), 10);
-        let unique: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_events%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(unique, 0);
-        let autoincrement: i64 = Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(autoincrement, 0, "events and deliveries rebuilt");
+        let schema = Connection::open(&path).unwrap();
+        let count = |condition: &str| -> i64 {
+            schema
+                .query_row(
+                    &format!("SELECT count(*) FROM sqlite_master WHERE {condition}"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(count("name LIKE 'sqlite_autoindex_events%'"), 0);
+        assert_eq!(
+            count("sql LIKE '%AUTOINCREMENT%'"),
+            0,
+            "events and deliveries rebuilt"
+        );
     }
 }

@@ -175,44 +175,22 @@ fn rebuild(
     Ok(())
 }
 
-/// The version 3 schema, as that version created it (for migration tests).
+/// The version 3 schema (for migration tests): these tables with `AUTOINCREMENT` ids and the
+/// unique key on `events` that version 4 replaced.
 #[cfg(test)]
 pub(super) fn version_three() -> String {
-    "CREATE TABLE events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    app         TEXT    NOT NULL,
-    dedup_key   BLOB    NOT NULL,
-    kind        TEXT    NOT NULL,
-    order_key   TEXT,
-    plaintext   TEXT    NOT NULL,
-    received_at INTEGER NOT NULL
-, UNIQUE (app, dedup_key));
-CREATE TABLE IF NOT EXISTS deliveries (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
-    app         TEXT    NOT NULL,
-    handler     TEXT    NOT NULL,
-    lane        TEXT,
-    status      TEXT    NOT NULL DEFAULT 'pending',
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    next_at     INTEGER NOT NULL,
-    lease_owner TEXT,
-    lease_until INTEGER,
-    last_error  TEXT,
-    created_at  INTEGER NOT NULL,
-    UNIQUE (event_id, handler)
-);
-CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (app, handler, lane, event_id)
-    WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (app, handler, next_at)
-    WHERE status = 'pending';
-CREATE INDEX IF NOT EXISTS deliveries_dead ON deliveries (app, handler)
-    WHERE status = 'dead';
-CREATE TABLE IF NOT EXISTS tokens (
-    key        TEXT    PRIMARY KEY,
-    token      TEXT    NOT NULL,
-    expires_at INTEGER NOT NULL
-);
-"
-    .to_owned()
+    let autoincrement = |columns: &str| {
+        columns.replacen(
+            "INTEGER PRIMARY KEY,",
+            "INTEGER PRIMARY KEY AUTOINCREMENT,",
+            1,
+        )
+    };
+    format!(
+        "CREATE TABLE events ({}, UNIQUE (app, dedup_key));
+         CREATE TABLE deliveries ({});
+         {SCHEMA}",
+        autoincrement(EVENTS),
+        autoincrement(DELIVERIES)
+    )
 }
