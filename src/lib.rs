@@ -43,6 +43,7 @@ mod intake;
 mod log;
 mod metrics;
 pub mod plugins;
+mod secret;
 pub mod service;
 pub mod store;
 pub mod testing;

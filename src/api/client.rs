@@ -25,12 +25,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::call_counts::CallCounts;
 use super::endpoint::{Endpoint, HttpMethod};
 use super::errcode::{self, Class};
 use super::error::ApiError;
 use super::retry::RetryPolicy;
-use super::stats::CallCounts;
 use super::token::{AccessToken, CachedToken, MemoryTokenStore, TokenCache, TokenStore, cache_key};
+use crate::secret::Secret;
 
 /// WeCom's API host.
 pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
@@ -68,16 +69,6 @@ struct Inner {
     tokens: TokenCache,
     retry: RetryPolicy,
     counts: CallCounts,
-}
-
-/// The app secret; `Debug` never shows it.
-#[derive(Clone)]
-struct Secret(String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 impl fmt::Debug for Client {
@@ -222,7 +213,10 @@ impl Client {
         Box::pin(async move {
             let credentials = Payload::Query(vec![
                 ("corpid".to_owned(), self.inner.corp_id.clone()),
-                ("corpsecret".to_owned(), self.inner.secret.0.clone()),
+                (
+                    "corpsecret".to_owned(),
+                    self.inner.secret.expose().to_owned(),
+                ),
             ]);
             let answer = self
                 .round_trip(
@@ -493,7 +487,7 @@ impl ClientBuilder {
 
     /// The 客户联系 secret, or that of a self-built app allowed to call customer-contact APIs.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.secret = Some(Secret(secret.into()));
+        self.secret = Some(Secret::new(secret));
         self
     }
 
@@ -562,7 +556,7 @@ impl ClientBuilder {
             .ok_or_else(|| ApiError::Config("corp_id is required".to_owned()))?;
         let secret = self
             .secret
-            .filter(|secret| !secret.0.is_empty())
+            .filter(|secret| !secret.expose().is_empty())
             .ok_or_else(|| ApiError::Config("secret is required".to_owned()))?;
         let base_url = self.base_url.trim_end_matches('/').to_owned();
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
@@ -592,7 +586,11 @@ impl ClientBuilder {
         let store = self
             .token_store
             .unwrap_or_else(|| Arc::new(MemoryTokenStore::new()));
-        let tokens = TokenCache::new(store, cache_key(&corp_id, &secret.0), self.refresh_margin);
+        let tokens = TokenCache::new(
+            store,
+            cache_key(&corp_id, secret.expose()),
+            self.refresh_margin,
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 http,

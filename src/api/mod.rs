@@ -48,6 +48,7 @@
 
 pub mod acquisition;
 pub mod by_name;
+mod call_counts;
 pub mod client;
 pub mod contact;
 pub mod contact_way;
@@ -63,7 +64,6 @@ pub mod moment;
 pub mod paging;
 mod retry;
 pub mod statistics;
-mod stats;
 pub mod strategy;
 pub mod tag;
 pub mod token;

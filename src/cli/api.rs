@@ -56,10 +56,7 @@ pub(crate) fn run(args: ApiArgs<'_>) -> CliResult {
     }
     let (config, index) = super::load_app(args.config, args.app, crate::config::Uses::Everything)?;
     let app = &config.apps[index];
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::runtime_on_this_thread()?;
     // The store's token, so that calls reuse it rather than ask gettoken each time.
     let tokens = runtime
         .block_on(Service::token_store(&config))

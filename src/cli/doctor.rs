@@ -51,10 +51,7 @@ pub(crate) fn run(config: &Path, app: Option<&str>, url: &str) -> CliResult {
         path: app.path.clone(),
         url_path: target.url.path().to_owned(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))?;
+    let runtime = super::runtime_on_this_thread()?;
     let mut report = Report::default();
     runtime.block_on(check(&target, &crypt, &setting, &mut report));
     report.finish()

@@ -153,7 +153,8 @@ enum Command {
     Doctor {
         #[command(flatten)]
         app: AppArgs,
-        /// The public callback URL, as entered in the console (https://example.com/callback/contacts).
+        /// The public callback URL, as entered in the console, e.g.
+        /// `https://example.com/callback/contacts`.
         #[arg(long)]
         url: String,
     },
@@ -287,7 +288,20 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(format!("cannot start the runtime: {e}")))
+        .map_err(runtime_error)
+}
+
+/// A Tokio runtime on the calling thread alone, for a command that waits on one thing at a
+/// time (a request, a store read).
+pub(crate) fn runtime_on_this_thread() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(runtime_error)
+}
+
+fn runtime_error(e: std::io::Error) -> CliError {
+    CliError::new(format!("cannot start the runtime: {e}"))
 }
 
 /// Read a file, or stdin when `path` is `None`.

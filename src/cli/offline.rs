@@ -101,9 +101,7 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
 fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
     let separator = if url.contains('?') { '&' } else { '?' };
     let target = format!("{url}{separator}{query}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = super::runtime_on_this_thread()?;
     runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))

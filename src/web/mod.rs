@@ -1,5 +1,5 @@
 //! The HTTP side (architecture §3.3), independent of the web framework: what each request is
-//! answered. [`actix`] (and, with the `axum` feature, [`axum`](self::axum)) only carry requests
+//! answered. [`actix`] (and, with the `axum` feature, [`axum`]) only carry requests
 //! in and answers out.
 //!
 //! A POST goes query → open (envelope, signature, timestamp window, decryption, parse) →

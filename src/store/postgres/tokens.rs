@@ -7,13 +7,14 @@
 //! still the stored one (compare-and-swap on its value), so an instance that saw the rejection
 //! late never throws away the token another instance just fetched.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::{Db, LOCK_CLASS, StoreRuntime, TxConn, db_error, hash_key};
 use crate::api::TokenStoreError;
 use crate::api::token::{AccessToken, CachedToken, TokenLock, TokenStore};
+use crate::clock::{from_unix_ms, unix_ms};
 
 /// The second key of a token's refresh lock is a hash of its cache key, under this class.
 const TOKEN_LOCK_CLASS: i32 = LOCK_CLASS + 2;
@@ -32,18 +33,6 @@ impl PostgresTokenStore {
     pub(super) fn new(db: Db) -> Self {
         PostgresTokenStore { db }
     }
-}
-
-/// `expires_at` as Unix milliseconds (0 for a time before the epoch).
-fn to_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Unix milliseconds back to a time (negative ones read as the epoch).
-fn from_ms(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 /// The refresh lock of one key: its transaction ends (and the lock with it) when dropped.
@@ -98,7 +87,7 @@ impl TokenStore for PostgresTokenStore {
             .await?;
         Ok(row.map(|(token, expires_at)| CachedToken {
             token: AccessToken::new(token),
-            expires_at: from_ms(expires_at),
+            expires_at: from_unix_ms(expires_at),
         }))
     }
 
@@ -112,7 +101,7 @@ impl TokenStore for PostgresTokenStore {
                         "INSERT INTO tokens (key, token, expires_at) VALUES ($1, $2, $3)
                          ON CONFLICT (key) DO UPDATE SET token = excluded.token,
                                                          expires_at = excluded.expires_at",
-                        &[&key, &token.token.as_str(), &to_ms(token.expires_at)],
+                        &[&key, &token.token.as_str(), &unix_ms(token.expires_at)],
                     )
                     .await
                     .map_err(db_error)?;

@@ -6,7 +6,6 @@
 //! asks `gettoken` once more (WeCom hands out the same token while it is valid).
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,6 +14,7 @@ use super::read_on;
 use super::writer::{Jobs, submit};
 use crate::api::TokenStoreError;
 use crate::api::token::{AccessToken, CachedToken, TokenStore};
+use crate::clock::{from_unix_ms, unix_ms};
 
 /// A [`TokenStore`] in a SQLite inbox's file; from [`crate::Inbox::token_store`].
 pub struct SqliteTokenStore {
@@ -26,18 +26,6 @@ impl SqliteTokenStore {
     pub(super) fn new(jobs: Jobs, reader: Arc<Mutex<Connection>>) -> Self {
         SqliteTokenStore { jobs, reader }
     }
-}
-
-/// `expires_at` as Unix milliseconds (0 for a time before the epoch).
-fn to_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Unix milliseconds back to a time (negative ones read as the epoch).
-fn from_ms(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
 #[async_trait]
@@ -53,7 +41,7 @@ impl TokenStore for SqliteTokenStore {
         .await?;
         Ok(row.map(|(token, expires_at)| CachedToken {
             token: AccessToken::new(token),
-            expires_at: from_ms(expires_at),
+            expires_at: from_unix_ms(expires_at),
         }))
     }
 
@@ -65,7 +53,11 @@ impl TokenStore for SqliteTokenStore {
                  ON CONFLICT (key) DO UPDATE SET token = excluded.token,
                                                  expires_at = excluded.expires_at",
             )?
-            .execute(params![key, token.token.as_str(), to_ms(token.expires_at)])?;
+            .execute(params![
+                key,
+                token.token.as_str(),
+                unix_ms(token.expires_at)
+            ])?;
             Ok(())
         })
         .await?;
