@@ -100,6 +100,12 @@ fn main() {
         let temp = tempfile::tempdir().expect("tempdir");
         // LOAD_DIR keeps the sealed callbacks and stores (to profile a target by hand).
         let kept = std::env::var("LOAD_DIR").ok().map(PathBuf::from);
+        if let Some(kept) = &kept
+            && let Err(e) = std::fs::create_dir_all(kept)
+        {
+            eprintln!("LOAD_DIR {}: {e}", kept.display());
+            std::process::exit(2);
+        }
         let dir = kept.as_deref().unwrap_or(temp.path());
         for scenario in scenarios {
             match scenario {

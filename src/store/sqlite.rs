@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use checkpoints::Checkpoints;
@@ -107,6 +108,7 @@ impl SqliteInbox {
         let conn = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(options.busy_timeout)?;
+        plan_once(&conn)?;
         // Checkpoint (copy the WAL back into the database) every ~40 MB rather than every 4 MB:
         // pages rewritten by many commits (the last pages of `events`) are then copied once,
         // and acknowledgements stall on a checkpoint far less often — for the owner, whose
@@ -126,6 +128,7 @@ impl SqliteInbox {
         let reader = Connection::open(path)
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         reader.busy_timeout(options.busy_timeout)?;
+        plan_once(&reader)?;
         reader.pragma_update(None, "query_only", "ON")?;
         let jobs = writer::start(conn, memory, options.full_sync)?;
         let checkpoints = if options.owner {
@@ -346,6 +349,16 @@ fn insert_deliveries(
         }
     }
     Ok(leased)
+}
+
+/// Plan each cached statement once. Otherwise SQLite plans a statement again — parses and
+/// compiles it anew — whenever a parameter its plan looked at is bound to another value: a
+/// lease's `LIMIT` (the handler's free slots) changes at nearly every lease, and while a
+/// backlog ran, a tenth of the process's CPU went to compiling [`RUNNABLE`] over and over. The
+/// queries here spell out their indexes' conditions and need no bound value to find a plan.
+fn plan_once(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 /// A handler's runnable deliveries (`?1` app, `?2` handler, `?3` now, at most `?4`), in the
@@ -835,20 +848,21 @@ mod tests {
     }
 
     /// A lease walks the due index in its order and stops at its limit: no sort of every due
-    /// delivery (which made leasing, on the writer thread, grow with the backlog).
-    #[test]
-    fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
+    /// delivery (which made leasing, on the writer thread, grow with the backlog). Planned on
+    /// the store's own connection, as its leases are.
+    #[tokio::test]
+    async fn a_lease_walks_the_due_index_without_sorting_the_backlog() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("inbox.db");
-        drop(SqliteInbox::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        let mut plan = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {RUNNABLE}"))
-            .unwrap();
-        let steps: Vec<String> = plan
-            .query_map(params!["a", "h", 0, 10], |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
+        let inbox = SqliteInbox::open(&dir.path().join("inbox.db")).unwrap();
+        let steps: Vec<String> = inbox
+            .write(|conn, _| {
+                let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {RUNNABLE}"))?;
+                let steps = plan
+                    .query_map(params!["a", "h", 0, 10], |r| r.get(3))?
+                    .collect::<Result<_, _>>()?;
+                Ok(steps)
+            })
+            .await
             .unwrap();
         assert!(
             steps.iter().any(|s| s.contains("deliveries_due")),
@@ -858,6 +872,36 @@ mod tests {
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
             "{steps:?}"
         );
+    }
+
+    /// Leases with other limits run the lease statement as it was compiled: SQLite compiles it
+    /// again at every new `LIMIT` unless told to plan once ([`plan_once`]).
+    #[tokio::test]
+    async fn a_lease_is_compiled_once_whatever_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SqliteInbox::open(&dir.path().join("inbox.db")).unwrap();
+        for n in 0..6 {
+            let event =
+                super::super::contract::event("a", &format!("<e{n}/>"), None, &["h"], false);
+            inbox.append(event).await.unwrap();
+        }
+        let now = crate::clock::now_ms() + 1000;
+        for limit in [1, 2, 3] {
+            let batch = inbox
+                .lease("a", "h", limit, now, now + 60_000)
+                .await
+                .unwrap();
+            assert_eq!(batch.deliveries.len(), limit);
+        }
+        let compiled_again = inbox
+            .write(|conn, _| {
+                Ok(conn
+                    .prepare_cached(RUNNABLE)?
+                    .get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .await
+            .unwrap();
+        assert_eq!(compiled_again, 0, "the lease statement was compiled again");
     }
 
     #[tokio::test]
