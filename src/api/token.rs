@@ -11,6 +11,11 @@
 //! caller fetches and every other — here or in another instance — waits and then finds its
 //! token; a token WeCom rejected is dropped only if it is still the stored one
 //! ([`TokenStore::clear_if`]), so a late rejection never throws away a fresh token.
+//!
+//! Between refreshes a process uses the token it last saw without asking the store again (a
+//! shared store would cost a database round trip, and a wait for a pooled connection, on every
+//! API call): it reads the store once it has no fresh token of its own, and after WeCom
+//! rejected the one it had — which is how a token another instance replaced reaches it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -189,6 +194,8 @@ pub(crate) struct TokenCache {
     margin: Duration,
     refresh: tokio::sync::Mutex<()>,
     rejected: Mutex<Option<(Instant, String)>>,
+    /// The token this process last loaded or saved.
+    seen: Mutex<Option<CachedToken>>,
 }
 
 impl TokenCache {
@@ -204,6 +211,7 @@ impl TokenCache {
             margin,
             refresh: tokio::sync::Mutex::new(()),
             rejected: Mutex::new(None),
+            seen: Mutex::new(None),
         }
     }
 
@@ -218,6 +226,9 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, ApiError>>,
     {
+        if let Some(token) = self.seen_fresh() {
+            return Ok(token);
+        }
         if let Some(cached) = self.load().await?
             && cached.is_fresh(self.margin)
         {
@@ -263,6 +274,7 @@ impl TokenCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<CachedToken, ApiError>>,
     {
+        self.forget(stale);
         let _guard = self.refresh.lock().await;
         if let Some(fresh) = self.replaced(stale).await? {
             return Ok(fresh);
@@ -332,19 +344,46 @@ impl TokenCache {
         }
     }
 
+    /// The token this process last saw, while it is fresh.
+    fn seen_fresh(&self) -> Option<AccessToken> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.as_ref()
+            .filter(|cached| cached.is_fresh(self.margin))
+            .map(|cached| cached.token.clone())
+    }
+
+    /// Stop using `stale` (WeCom rejected it): the next call reads the store.
+    fn forget(&self, stale: &AccessToken) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.as_ref().is_some_and(|cached| cached.token == *stale) {
+            *seen = None;
+        }
+    }
+
+    fn remember(&self, cached: &CachedToken) {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = Some(cached.clone());
+    }
+
+    /// The stored token, which this process then uses until it is due for a refresh.
     async fn load(&self) -> Result<Option<CachedToken>, ApiError> {
-        self.store
+        let cached = self
+            .store
             .get(&self.key)
             .await
-            .map_err(ApiError::TokenStore)
+            .map_err(ApiError::TokenStore)?;
+        if let Some(cached) = &cached {
+            self.remember(cached);
+        }
+        Ok(cached)
     }
 
     async fn save(&self, fetched: CachedToken) -> Result<AccessToken, ApiError> {
         let token = fetched.token.clone();
         self.store
-            .set(&self.key, fetched)
+            .set(&self.key, fetched.clone())
             .await
             .map_err(ApiError::TokenStore)?;
+        self.remember(&fetched);
         Ok(token)
     }
 }
@@ -392,11 +431,13 @@ mod tests {
             .unwrap();
         assert_eq!(got.as_str(), "OLD");
 
+        // A process that finds the token within the margin of its expiry refreshes it.
         store
             .set("k", token("OLD", Duration::from_secs(60)))
             .await
             .unwrap();
-        let got = cache
+        let later = TokenCache::new(store.clone(), "k".into(), Duration::from_secs(300));
+        let got = later
             .current(|| async { Ok(token("NEW", Duration::from_secs(7200))) })
             .await
             .unwrap();
@@ -454,11 +495,13 @@ mod tests {
     struct SharedStore {
         tokens: MemoryTokenStore,
         lock: Arc<tokio::sync::Mutex<()>>,
+        reads: AtomicUsize,
     }
 
     #[async_trait]
     impl TokenStore for SharedStore {
         async fn get(&self, key: &str) -> Result<Option<CachedToken>, TokenStoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
             self.tokens.get(key).await
         }
         async fn set(&self, key: &str, token: CachedToken) -> Result<(), TokenStoreError> {
@@ -496,6 +539,56 @@ mod tests {
             assert_eq!(task.await.unwrap().unwrap().as_str(), "ONE");
         }
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    /// Between refreshes a process uses the token it saw without reading the store again; a
+    /// rejection makes it read the store, which is how another instance's replacement
+    /// reaches it.
+    #[tokio::test]
+    async fn a_fresh_token_is_used_without_reading_the_store_again() {
+        let store = Arc::new(SharedStore::default());
+        store
+            .set("k", token("OLD", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let no_fetch = || async { panic!("no fetch expected") };
+        let first = TokenCache::new(store.clone(), "k".into(), Duration::from_secs(300));
+        for _ in 0..5 {
+            assert_eq!(first.current(no_fetch).await.unwrap().as_str(), "OLD");
+        }
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            1,
+            "one read for five calls"
+        );
+
+        let second = TokenCache::new(store.clone(), "k".into(), Duration::from_secs(300));
+        assert_eq!(second.current(no_fetch).await.unwrap().as_str(), "OLD");
+        let replaced = second
+            .replace(&AccessToken::new("OLD"), || async {
+                Ok(token("NEW", Duration::from_secs(7200)))
+            })
+            .await
+            .unwrap();
+        assert_eq!(replaced.as_str(), "NEW");
+
+        assert_eq!(first.current(no_fetch).await.unwrap().as_str(), "OLD");
+        let found = first
+            .replace(&AccessToken::new("OLD"), no_fetch)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.as_str(),
+            "NEW",
+            "the other instance's token, not a fetch"
+        );
+        let reads = store.reads.load(Ordering::SeqCst);
+        assert_eq!(first.current(no_fetch).await.unwrap().as_str(), "NEW");
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst),
+            reads,
+            "used without a read"
+        );
     }
 
     #[tokio::test]
