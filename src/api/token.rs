@@ -298,9 +298,10 @@ impl TokenCache {
 
     /// The stored token when it is valid and no longer `stale`.
     async fn replaced(&self, stale: &AccessToken) -> Result<Option<AccessToken>, ApiError> {
-        Ok(self
-            .load()
-            .await?
+        let cached = self.load().await?;
+        // Still the stored one until it is cleared, but never used again here.
+        self.forget(stale);
+        Ok(cached
             .filter(|cached| cached.token != *stale && cached.is_valid())
             .map(|cached| cached.token))
     }
@@ -589,6 +590,32 @@ mod tests {
             reads,
             "used without a read"
         );
+    }
+
+    /// A replacement whose fetch fails leaves the rejected token unused: the next call fetches.
+    #[tokio::test]
+    async fn a_failed_replacement_does_not_bring_back_the_rejected_token() {
+        let (store, cache) = cache(Duration::from_secs(300));
+        store
+            .set("k", token("OLD", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let no_fetch = || async { panic!("no fetch expected") };
+        assert_eq!(cache.current(no_fetch).await.unwrap().as_str(), "OLD");
+        let failed = cache
+            .replace(&AccessToken::new("OLD"), || async {
+                Err(ApiError::Api {
+                    code: -1,
+                    message: "busy".into(),
+                })
+            })
+            .await;
+        assert!(failed.is_err());
+        let got = cache
+            .current(|| async { Ok(token("NEW", Duration::from_secs(7200))) })
+            .await
+            .unwrap();
+        assert_eq!(got.as_str(), "NEW");
     }
 
     #[tokio::test]
