@@ -352,10 +352,10 @@ fn insert_deliveries(
 }
 
 /// Plan each cached statement once. Otherwise SQLite plans a statement again — parses and
-/// compiles it anew — whenever a parameter its plan looked at is bound to another value: a
-/// lease's `LIMIT` (the handler's free slots) changes at nearly every lease, and while a
-/// backlog ran, a tenth of the process's CPU went to compiling [`RUNNABLE`] over and over. The
-/// queries here spell out their indexes' conditions and need no bound value to find a plan.
+/// compiles it anew — whenever a parameter whose value its plan looked at is bound again: a
+/// lease binds its `LIMIT` (the handler's free slots) at every call, and while a backlog ran,
+/// a tenth of the process's CPU went to compiling [`RUNNABLE`] over and over. The queries here
+/// spell out their indexes' conditions and need no bound value to find a plan.
 fn plan_once(conn: &Connection) -> Result<(), StoreError> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
