@@ -405,6 +405,19 @@ mod tests {
         CachedToken::new(AccessToken::new(value), ttl)
     }
 
+    /// Store `OLD`, valid for an hour, under the tests' key.
+    async fn hold_old(store: &dyn TokenStore) {
+        store
+            .set("k", token("OLD", Duration::from_secs(3600)))
+            .await
+            .unwrap();
+    }
+
+    /// A fetch that must not happen.
+    async fn no_fetch() -> Result<CachedToken, ApiError> {
+        panic!("no fetch expected")
+    }
+
     #[test]
     fn debug_hides_the_token() {
         let shown = format!("{:?}", token("TOPSECRET", Duration::from_secs(60)));
@@ -422,14 +435,8 @@ mod tests {
     #[tokio::test]
     async fn reuses_a_fresh_token_and_refreshes_early() {
         let (store, cache) = cache(Duration::from_secs(300));
-        store
-            .set("k", token("OLD", Duration::from_secs(3600)))
-            .await
-            .unwrap();
-        let got = cache
-            .current(|| async { panic!("no fetch expected") })
-            .await
-            .unwrap();
+        hold_old(store.as_ref()).await;
+        let got = cache.current(no_fetch).await.unwrap();
         assert_eq!(got.as_str(), "OLD");
 
         // A process that finds the token within the margin of its expiry refreshes it.
@@ -548,11 +555,7 @@ mod tests {
     #[tokio::test]
     async fn a_fresh_token_is_used_without_reading_the_store_again() {
         let store = Arc::new(SharedStore::default());
-        store
-            .set("k", token("OLD", Duration::from_secs(3600)))
-            .await
-            .unwrap();
-        let no_fetch = || async { panic!("no fetch expected") };
+        hold_old(store.as_ref()).await;
         let first = TokenCache::new(store.clone(), "k".into(), Duration::from_secs(300));
         for _ in 0..5 {
             assert_eq!(first.current(no_fetch).await.unwrap().as_str(), "OLD");
@@ -596,11 +599,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_replacement_does_not_bring_back_the_rejected_token() {
         let (store, cache) = cache(Duration::from_secs(300));
-        store
-            .set("k", token("OLD", Duration::from_secs(3600)))
-            .await
-            .unwrap();
-        let no_fetch = || async { panic!("no fetch expected") };
+        hold_old(store.as_ref()).await;
         assert_eq!(cache.current(no_fetch).await.unwrap().as_str(), "OLD");
         let failed = cache
             .replace(&AccessToken::new("OLD"), || async {
@@ -621,10 +620,7 @@ mod tests {
     #[tokio::test]
     async fn a_late_rejection_keeps_the_fresh_token() {
         let store = Arc::new(SharedStore::default());
-        store
-            .set("k", token("OLD", Duration::from_secs(3600)))
-            .await
-            .unwrap();
+        hold_old(store.as_ref()).await;
         let first = TokenCache::new(store.clone(), "k".into(), Duration::ZERO);
         let second = TokenCache::new(store.clone(), "k".into(), Duration::ZERO);
         let fresh = first
