@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -498,4 +499,47 @@ async fn stop_lets_running_handlers_finish() {
         .await
         .unwrap();
     assert_eq!(pending.len(), 2, "the rest stay in the store");
+}
+
+/// Probes and scrapers, however many at once, read the store once: 100 concurrent
+/// `/metrics` and `/healthz` requests cost one count of the deliveries and one store check
+/// (each reused for a second), and every answer still carries the gauges.
+#[tokio::test]
+async fn a_flood_of_probes_reads_the_store_once() {
+    let inbox = Arc::new(Faulty::new(MemoryInbox::new()));
+    let running = Service::new(config("", ""))
+        .handler(Recorder::default())
+        .with_inbox(inbox.clone())
+        .start()
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr());
+    let client = reqwest::Client::new();
+    let (stats_before, pings_before) = (
+        inbox.stats_reads.load(Ordering::SeqCst),
+        inbox.pings.load(Ordering::SeqCst),
+    );
+    let probes = (0..100).map(|i| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let path = if i % 2 == 0 { "/metrics" } else { "/healthz" };
+            let response = client.get(format!("{base}{path}")).send().await.unwrap();
+            (
+                path,
+                response.status().as_u16(),
+                response.text().await.unwrap(),
+            )
+        }
+    });
+    for (path, status, body) in futures::future::join_all(probes).await {
+        assert_eq!(status, 200, "{path}: {body}");
+        if path == "/metrics" {
+            assert!(body.contains("wecom_callback_inbox_pending 0"), "{body}");
+        }
+    }
+    // One each; a second only if the machine stalled the flood past the one-second reuse.
+    let stats_reads = inbox.stats_reads.load(Ordering::SeqCst) - stats_before;
+    let pings = inbox.pings.load(Ordering::SeqCst) - pings_before;
+    assert!((1..=2).contains(&stats_reads), "{stats_reads} counts read");
+    assert!((1..=2).contains(&pings), "{pings} store checks");
 }

@@ -37,8 +37,12 @@ impl Target {
 
     /// Wait (at most `limit`) until the target has no delivery left to run, so that its
     /// handlers' backlog does not run during another target's turn; returns how long that
-    /// took (to within the 100 ms between looks). A target without deliveries (or without
+    /// took (to within the 20 ms between looks). A target without deliveries (or without
     /// `/metrics`) returns at once.
+    ///
+    /// Done when every stored callback's delivery has finished (its one handler's outcomes
+    /// `done` and `dead` add up to the callbacks stored): live counters, where the
+    /// `deliveries_pending` gauge is read from the store at most once a second.
     pub async fn drain(&self, limit: Duration) -> Duration {
         let start = tokio::time::Instant::now();
         while start.elapsed() < limit {
@@ -48,15 +52,23 @@ impl Target {
             let Ok(text) = response.text().await else {
                 return start.elapsed();
             };
-            let pending: f64 = text
-                .lines()
-                .filter(|l| l.starts_with("wecom_callback_deliveries_pending{"))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum();
-            if pending == 0.0 {
+            let sum = |metric: &str, outcomes: &[&str]| -> f64 {
+                text.lines()
+                    .filter(|l| l.starts_with(metric))
+                    .filter(|l| {
+                        outcomes
+                            .iter()
+                            .any(|o| l.contains(&format!("outcome=\"{o}\"")))
+                    })
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            let stored = sum("wecom_callback_callbacks_total{", &["stored"]);
+            let finished = sum("wecom_callback_handler_outcomes_total{", &["done", "dead"]);
+            if !self.handles || finished >= stored {
                 return start.elapsed();
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         println!("  {}: deliveries still pending after {limit:?}", self.name);
         start.elapsed()

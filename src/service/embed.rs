@@ -35,7 +35,7 @@ use crate::dispatch::Dispatcher;
 use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::store::Inbox;
-use crate::web::{AppRoute, Tally, Web};
+use crate::web::{AppRoute, Recent, Tally, Web};
 
 /// Finished events deleted per purge transaction, so the purge never holds the writer long.
 const PURGE_BATCH: usize = 500;
@@ -137,7 +137,8 @@ impl Service {
             intake: Intake::new(inbox.clone(), dispatcher.clone(), config.dispatch.lease),
             metrics,
             api_clients,
-            health: Mutex::new(None),
+            health: Recent::new(Web::STORE_READS_EVERY),
+            stats: Recent::new(Web::STORE_READS_EVERY),
             write_failing: AtomicBool::new(false),
             write_failed: Mutex::new(None),
             tally: Tally::default(),

@@ -12,6 +12,7 @@
 pub(crate) mod actix;
 #[cfg(feature = "axum")]
 pub(crate) mod axum;
+mod recent;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ use crate::crypto::MsgCrypt;
 use crate::intake::{Accepted, Intake};
 use crate::log::Escaped;
 use crate::metrics::{HandlerGauges, Metrics};
+use crate::store::Stats;
+
+pub(crate) use recent::Recent;
 
 /// One app as the server sees it.
 pub(crate) struct AppRoute {
@@ -89,8 +93,11 @@ pub(crate) struct Web {
     pub(crate) metrics: Metrics,
     /// API clients by app, for their call counts in `/metrics`.
     pub(crate) api_clients: Vec<(String, crate::api::Client)>,
-    /// The last store check, reused for a second so probes cannot load the store.
-    pub(crate) health: Mutex<Option<(Instant, Result<(), String>)>>,
+    /// The last store check, reused for [`Web::STORE_READS_EVERY`].
+    pub(crate) health: Recent<Result<(), String>>,
+    /// The store's last delivery counts (none when they could not be read), reused for
+    /// [`Web::STORE_READS_EVERY`].
+    pub(crate) stats: Recent<Option<Stats>>,
     /// Whether the last attempt to store a callback failed (cheap to read on every callback).
     pub(crate) write_failing: AtomicBool,
     /// When and why storing last failed.
@@ -137,6 +144,10 @@ impl Tally {
 }
 
 impl Web {
+    /// How long a store check or the delivery counts are reused: probes and scrapers, however
+    /// many, read the store at most this often.
+    pub(crate) const STORE_READS_EVERY: Duration = Duration::from_secs(1);
+
     /// GET `{path}?msg_signature&timestamp&nonce&echostr`: answer the bare decrypted echostr.
     pub(crate) fn verify(&self, app: &AppRoute, query: &str) -> Answer {
         let opened = CallbackQuery::parse(query)
@@ -257,20 +268,16 @@ impl Web {
             self.metrics.set_store_up(false);
             return Err(format!("the store refuses writes: {error}"));
         }
-        if let Ok(cached) = self.health.lock()
-            && let Some((at, result)) = &*cached
-            && at.elapsed() < Duration::from_secs(1)
-        {
-            return result.clone();
-        }
-        let checked = tokio::time::timeout(Duration::from_secs(2), self.intake.inbox().ping())
-            .await
-            .map_err(|_| "store check timed out".to_owned())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let checked = self
+            .health
+            .get(|| async {
+                tokio::time::timeout(Duration::from_secs(2), self.intake.inbox().ping())
+                    .await
+                    .map_err(|_| "store check timed out".to_owned())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            })
+            .await;
         self.metrics.set_store_up(checked.is_ok());
-        if let Ok(mut cached) = self.health.lock() {
-            *cached = Some((Instant::now(), checked.clone()));
-        }
         checked
     }
 
@@ -285,9 +292,16 @@ impl Web {
     /// GET /metrics: Prometheus text.
     pub(crate) async fn metrics(&self) -> Answer {
         if self.store_health().await.is_ok()
-            && let Ok(Ok(stats)) =
-                tokio::time::timeout(Duration::from_secs(2), self.intake.inbox().stats(now_ms()))
-                    .await
+            && let Some(stats) = self
+                .stats
+                .get(|| async {
+                    let read = self.intake.inbox().stats(now_ms());
+                    tokio::time::timeout(Duration::from_secs(2), read)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                })
+                .await
         {
             // Every configured handler has its series, at zero when the store has nothing of it.
             let mut gauges = stats.handlers;

@@ -205,6 +205,9 @@ pub struct Faulty<I> {
     pub failing: std::sync::atomic::AtomicBool,
     /// Settles refused while failing.
     pub refused_settles: std::sync::atomic::AtomicUsize,
+    /// Delivery counts read (`stats`) and store checks (`ping`) so far.
+    pub stats_reads: std::sync::atomic::AtomicUsize,
+    pub pings: std::sync::atomic::AtomicUsize,
 }
 
 impl<I> Faulty<I> {
@@ -213,6 +216,8 @@ impl<I> Faulty<I> {
             inner,
             failing: Default::default(),
             refused_settles: Default::default(),
+            stats_reads: Default::default(),
+            pings: Default::default(),
         }
     }
 
@@ -301,9 +306,12 @@ mod faulty {
             self.inner.purge_failed(before).await
         }
         async fn stats(&self, now: i64) -> Result<Stats, StoreError> {
+            self.stats_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.inner.stats(now).await
         }
         async fn ping(&self) -> Result<(), StoreError> {
+            self.pings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.inner.ping().await
         }
     }
