@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::error::PayloadError;
+use actix_web::http::{StatusCode, header};
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use futures::StreamExt;
 
 use super::{Answer, AppRoute, Web};
 
@@ -20,8 +23,7 @@ impl From<Answer> for HttpResponse {
 /// Register the apps' callback paths, the body limit and the 404 for other paths.
 pub(crate) fn callbacks(shared: Arc<Web>) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::from(shared.clone()))
-            .app_data(web::PayloadConfig::new(shared.max_body_bytes));
+        cfg.app_data(web::Data::from(shared.clone()));
         for app in &shared.apps {
             cfg.service(
                 web::resource(app.path.as_str())
@@ -57,15 +59,52 @@ async fn verify(
 
 async fn receive(
     req: HttpRequest,
-    body: Result<web::Bytes, actix_web::Error>,
+    payload: web::Payload,
     app: web::Data<AppRoute>,
     shared: web::Data<Web>,
 ) -> HttpResponse {
-    match body {
+    match read_body(&req, payload, shared.max_body_bytes).await {
         Ok(body) => shared.receive(&app, req.query_string(), &body).await.into(),
-        Err(e) => {
-            let status = e.as_response_error().status_code().as_u16();
-            shared.refuse_body(&app, status).into()
+        Err(e) => shared.refuse_body(&app, e.status_code().as_u16()).into(),
+    }
+}
+
+/// The request body, refused as [`PayloadError::Overflow`] past `limit` bytes (at once when
+/// its `Content-Length` says so). A body that came in one chunk — a callback of a few hundred
+/// bytes always does — is that chunk, not a copy: actix-web's `Bytes` extractor would copy it
+/// into a new 8 KiB buffer, an allocation large enough to make the allocator tidy up at
+/// every callback.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, PayloadError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(PayloadError::Overflow);
+    }
+    let Some(first) = payload.next().await.transpose()? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > limit {
+        return Err(PayloadError::Overflow);
+    }
+    let Some(mut chunk) = payload.next().await.transpose()? else {
+        return Ok(first);
+    };
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).clamp(first.len(), limit));
+    body.extend_from_slice(&first);
+    loop {
+        if body.len() + chunk.len() > limit {
+            return Err(PayloadError::Overflow);
+        }
+        body.extend_from_slice(&chunk);
+        match payload.next().await.transpose()? {
+            Some(next) => chunk = next,
+            None => return Ok(body.freeze()),
         }
     }
 }
