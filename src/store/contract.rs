@@ -87,14 +87,58 @@ async fn intake_and_dedup(inbox: &dyn Inbox) {
     assert!(other > id, "ids grow in arrival order");
     assert!(leased.is_empty(), "not asked to lease");
     let (none, _) = new(inbox
-        .append(event("app", "<none/>", None, &[], true))
+        .append(event("app", "<none/>", Some("c9"), &[], true))
         .await
         .unwrap());
+    let stored = inbox.get(none).await.unwrap().unwrap();
     assert_eq!(
-        inbox.get(none).await.unwrap().unwrap().status,
+        stored.status,
         Status::Done,
         "an event without deliveries is done"
     );
+    assert_eq!(
+        (
+            &*stored.app,
+            &*stored.kind,
+            stored.lane.as_deref(),
+            &*stored.plaintext
+        ),
+        ("app", "k", Some("c9"), "<none/>"),
+        "an event without deliveries is stored whole"
+    );
+    assert_eq!(
+        inbox
+            .append(event("app", "<none/>", Some("c9"), &[], true))
+            .await
+            .unwrap(),
+        Appended::Duplicate(none)
+    );
+    // Appends at the same moment (one batch, where the store batches), with and without
+    // deliveries, and a duplicate within them: each gets its own outcome.
+    let appends = ["<m1/>", "<m2/>", "<m3/>", "<m2/>", "<m4/>"].map(|text| {
+        let handlers: &[&str] = if text == "<m3/>" { &["h1"] } else { &[] };
+        inbox.append(event("mixed", text, None, handlers, false))
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    let mixed: Vec<i64> = outcomes
+        .iter()
+        .map(|o| match o.as_ref().unwrap() {
+            Appended::New { id, .. } | Appended::Duplicate(id) => *id,
+        })
+        .collect();
+    assert_eq!(
+        mixed[3], mixed[1],
+        "the second <m2/> is the first's duplicate"
+    );
+    for (text, id) in ["<m1/>", "<m2/>", "<m3/>", "<m4/>"]
+        .iter()
+        .zip([mixed[0], mixed[1], mixed[2], mixed[4]])
+    {
+        let stored = inbox.get(id).await.unwrap().unwrap();
+        assert_eq!(stored.plaintext, *text);
+        let deliveries = inbox.deliveries(id).await.unwrap();
+        assert_eq!(deliveries.len(), usize::from(*text == "<m3/>"), "{text}");
+    }
     for d in leased_of(inbox, id).await {
         inbox.settle(d, 1, Outcome::Done).await.unwrap();
     }

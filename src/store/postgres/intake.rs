@@ -249,10 +249,7 @@ async fn fast_path(
         .prepare_cached(LOCK_LANES)
         .await
         .map_err(|e| batch(db_error(e)))?;
-    let store = client
-        .prepare_cached(insert::STORE)
-        .await
-        .map_err(|e| batch(db_error(e)))?;
+    let store = insert::Statements::prepare(client).await.map_err(batch)?;
     let keys = lane_keys(events);
     let begin = client.batch_execute("BEGIN");
     let locks = async {
@@ -283,10 +280,7 @@ async fn slow_path(
     events: &[&NewEvent],
 ) -> Result<Vec<Result<insert::Stored, StoreError>>, StoreError> {
     let client = conn.conn()?;
-    let store = client
-        .prepare_cached(insert::STORE)
-        .await
-        .map_err(db_error)?;
+    let store = insert::Statements::prepare(client).await?;
     client.batch_execute("BEGIN").await.map_err(db_error)?;
     let keys = lane_keys(events);
     if !keys.is_empty() {
