@@ -73,7 +73,8 @@ async fn receive(
 /// its `Content-Length` says so). A body that came in one chunk — a callback of a few hundred
 /// bytes always does — is that chunk, not a copy: actix-web's `Bytes` extractor would copy it
 /// into a new 8 KiB buffer, an allocation large enough to make the allocator tidy up at
-/// every callback.
+/// every callback. The body is read as it came: no `Content-Encoding` is undone (WeCom sends
+/// none, and undoing one would spend CPU on what an unauthenticated sender chose).
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -95,7 +96,7 @@ async fn read_body(
     let Some(mut chunk) = payload.next().await.transpose()? else {
         return Ok(first);
     };
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).clamp(first.len(), limit));
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).max(first.len()).min(limit));
     body.extend_from_slice(&first);
     loop {
         if body.len() + chunk.len() > limit {
