@@ -13,7 +13,7 @@ use wecom_callback::callback;
 use wecom_callback::store::{EventFilter, Inbox, MemoryInbox, RetryFilter, Status};
 use wecom_callback::{Running, Service};
 
-async fn start(recorder: &Recorder, inbox: Arc<MemoryInbox>) -> (Running, String) {
+async fn start(recorder: &Recorder, inbox: Arc<dyn Inbox>) -> (Running, String) {
     let running = Service::new(config("", ""))
         .handler(recorder.clone())
         .with_inbox(inbox)
@@ -507,13 +507,7 @@ async fn stop_lets_running_handlers_finish() {
 #[tokio::test]
 async fn a_flood_of_probes_reads_the_store_once() {
     let inbox = Arc::new(Faulty::new(MemoryInbox::new()));
-    let running = Service::new(config("", ""))
-        .handler(Recorder::default())
-        .with_inbox(inbox.clone())
-        .start()
-        .await
-        .unwrap();
-    let base = format!("http://{}", running.addr());
+    let (_running, base) = start(&Recorder::default(), inbox.clone()).await;
     let client = reqwest::Client::new();
     let (stats_before, pings_before) = (
         inbox.stats_reads.load(Ordering::SeqCst),

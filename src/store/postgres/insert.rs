@@ -24,6 +24,21 @@ use crate::store::{Appended, Delivery, NewEvent, StoreError};
 pub(super) const LOCK_LANES: &str =
     "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k";
 
+/// The insert of a batch's events (parameters `$1`–`$6`, in batch order; a dedup key already
+/// stored, or twice in the batch, is skipped), without its `RETURNING`: the one part
+/// [`STORE`] and [`STORE_EVENTS`] share.
+macro_rules! insert_events {
+    () => {
+        "
+INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
+SELECT app, dedup_key, kind, order_key, plaintext, received_at
+FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+     WITH ORDINALITY AS e (app, dedup_key, kind, order_key, plaintext, received_at, ord)
+ORDER BY ord
+ON CONFLICT DO NOTHING"
+    };
+}
+
 /// The events, in batch order (a dedup key already stored, or twice in the batch, is skipped),
 /// and the deliveries of those it stored, in batch order.
 ///
@@ -41,13 +56,9 @@ pub(super) const LOCK_LANES: &str =
 /// leased` of a delivery.
 pub(super) const STORE: &str = concat!(
     "
-WITH new_events AS (
-    INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
-    SELECT app, dedup_key, kind, order_key, plaintext, received_at
-    FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-         WITH ORDINALITY AS e (app, dedup_key, kind, order_key, plaintext, received_at, ord)
-    ORDER BY ord
-    ON CONFLICT DO NOTHING
+WITH new_events AS (",
+    insert_events!(),
+    "
     RETURNING id, app, dedup_key, order_key, received_at
 ), new_deliveries AS (
     INSERT INTO deliveries
@@ -86,15 +97,12 @@ SELECT id, NULL, NULL, event_id, handler, leased FROM new_deliveries"
 /// only the events' insert, without the deliveries' insert, its lane check and the union,
 /// which the database would set up and run for nothing at every batch. Its rows have the
 /// same columns.
-pub(super) const STORE_EVENTS: &str = "
-INSERT INTO events (app, dedup_key, kind, order_key, plaintext, received_at)
-SELECT app, dedup_key, kind, order_key, plaintext, received_at
-FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-     WITH ORDINALITY AS e (app, dedup_key, kind, order_key, plaintext, received_at, ord)
-ORDER BY ord
-ON CONFLICT DO NOTHING
+pub(super) const STORE_EVENTS: &str = concat!(
+    insert_events!(),
+    "
 RETURNING id, app, dedup_key, NULL::bigint AS event_id, NULL::text AS handler,
-          NULL::bool AS leased";
+          NULL::bool AS leased"
+);
 
 /// [`STORE`] and [`STORE_EVENTS`], prepared on one connection (each once per connection: the
 /// client caches them).
