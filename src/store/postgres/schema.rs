@@ -2,19 +2,32 @@
 //!
 //! `schema_version` holds the number of migrations applied. Each start runs the missing ones in
 //! one transaction that first takes an advisory lock, so instances starting together migrate
-//! one after the other: the first does the work, the others find it done. A database migrated
-//! by a newer build (a higher version) is left alone.
+//! one after the other: the first does the work, the others wait for it — as long as it works,
+//! however long that is ([`take_migration_lock`]) — and find it done. A database migrated by a
+//! newer build (a higher version) is left alone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
 
 use super::{LOCK_CLASS, db_error};
 use crate::store::StoreError;
 
-/// How long a start waits for each lock it needs: another instance's migration, or a table
-/// that an instance of an older version is writing to. The migration's own work is not timed.
+/// How long a start waits for each table lock it needs (a table that an instance of an older
+/// version is writing to), and for the migration lock held by a connection that does nothing
+/// with it. Another instance's migration at work is waited for however long it takes (within
+/// [`MIGRATION_LIMIT`]), and the migration's own work is not timed.
 pub(super) const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// How often a start waiting for another instance's migration tries the lock again.
+const MIGRATION_LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// When a start waiting for another instance's migration first says so in the log (instances
+/// started together usually wait a few milliseconds for one another's version check).
+const MIGRATION_WAIT_LOGGED_AFTER: Duration = Duration::from_secs(1);
+
+/// How often, after that, a start waiting for another instance's migration says so again.
+const MIGRATION_WAIT_LOGGED_EVERY: Duration = Duration::from_secs(30);
 
 /// How long a whole migration may take before the start gives up (a server that hangs rather
 /// than works): a migration that builds an index reads the whole table, which on a store of
@@ -112,12 +125,7 @@ pub(super) async fn migrate_waiting(
     ))
     .await
     .map_err(db_error)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOCK_CLASS, &MIGRATION_LOCK],
-    )
-    .await
-    .map_err(db_error)?;
+    take_migration_lock(&tx, lock_wait).await?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .await
         .map_err(db_error)?;
@@ -153,4 +161,101 @@ pub(super) async fn migrate_waiting(
     tx.commit().await.map_err(db_error)?;
     tracing::info!(from = applied, to = latest, "PostgreSQL schema migrated");
     Ok(())
+}
+
+/// The connection holding the migration lock, as the database shows it.
+struct LockHolder {
+    /// Its backend's process id.
+    pid: i32,
+    /// `pg_stat_activity.state`: `active` while it runs a statement; none when this role may
+    /// not see another role's sessions.
+    state: Option<String>,
+    /// How long it has been in that state.
+    in_state_for: Duration,
+    /// Its `application_name`.
+    application: String,
+}
+
+impl LockHolder {
+    /// Whether the holder has sat without running a statement for longer than `limit`: a
+    /// migration sends its statements back to back, so this one is not migrating (a client
+    /// stopped or hung with its transaction open).
+    fn stalled(&self, limit: Duration) -> bool {
+        self.state.as_deref().is_some_and(|state| state != "active") && self.in_state_for > limit
+    }
+}
+
+/// Take the migration lock (for this transaction). While another instance migrates — an index
+/// build on a large store takes minutes — the wait goes on, logged after
+/// [`MIGRATION_WAIT_LOGGED_AFTER`] and every [`MIGRATION_WAIT_LOGGED_EVERY`] with the holder's
+/// backend, bounded only by the start's
+/// [`MIGRATION_LIMIT`]: instances started together (a rolling deploy) wait for the first
+/// instead of failing after a fixed time. A holder that sits idle in its transaction for more
+/// than `lock_wait` is not migrating, and the start gives up naming it.
+async fn take_migration_lock(tx: &Transaction<'_>, lock_wait: Duration) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let mut log_at = started + MIGRATION_WAIT_LOGGED_AFTER;
+    loop {
+        let taken: bool = tx
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1, $2)",
+                &[&LOCK_CLASS, &MIGRATION_LOCK],
+            )
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)?;
+        if taken {
+            return Ok(());
+        }
+        if let Some(holder) = migration_lock_holder(tx).await? {
+            if holder.stalled(lock_wait) {
+                return Err(StoreError(format!(
+                    "the schema migration lock is held by PostgreSQL backend {} ({}), which \
+                     has done nothing for {} s: end that session (pg_terminate_backend) or \
+                     retry",
+                    holder.pid,
+                    holder.application,
+                    holder.in_state_for.as_secs()
+                )));
+            }
+            if Instant::now() >= log_at {
+                tracing::info!(
+                    backend = holder.pid,
+                    application = %crate::log::Escaped(&holder.application),
+                    waited_s = started.elapsed().as_secs(),
+                    "another instance is migrating the PostgreSQL schema: waiting for it"
+                );
+                log_at = Instant::now() + MIGRATION_WAIT_LOGGED_EVERY;
+            }
+        }
+        tokio::time::sleep(MIGRATION_LOCK_POLL).await;
+    }
+}
+
+/// Who holds the migration lock, if anyone still does.
+async fn migration_lock_holder(tx: &Transaction<'_>) -> Result<Option<LockHolder>, StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT a.pid, a.state,
+                    COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - a.state_change), 0)::float8,
+                    COALESCE(a.application_name, '')
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.classid = $1::int4::oid AND l.objid = $2::int4::oid AND l.objsubid = 2
+             LIMIT 1",
+            &[&LOCK_CLASS, &MIGRATION_LOCK],
+        )
+        .await
+        .map_err(db_error)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let seconds: f64 = row.try_get(2).map_err(db_error)?;
+    Ok(Some(LockHolder {
+        pid: row.try_get(0).map_err(db_error)?,
+        state: row.try_get(1).map_err(db_error)?,
+        in_state_for: Duration::try_from_secs_f64(seconds).unwrap_or_default(),
+        application: row.try_get(3).map_err(db_error)?,
+    }))
 }
