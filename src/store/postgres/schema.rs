@@ -110,13 +110,14 @@ pub(super) async fn migrate(conn: &mut Object) -> Result<(), StoreError> {
     migrate_waiting(conn, MIGRATION_LOCK_WAIT).await
 }
 
-/// [`migrate`], waiting at most `lock_wait` for each lock.
+/// [`migrate`], waiting at most `lock_wait` for each table lock and for a migration lock
+/// whose holder does nothing (see [`take_migration_lock`]).
 pub(super) async fn migrate_waiting(
     conn: &mut Object,
     lock_wait: Duration,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction().await.map_err(db_error)?;
-    // Lock waits are timed, the work is not (the client still bounds the whole start by
+    // Table lock waits are timed, the work is not (the client still bounds the whole start by
     // `MIGRATION_LIMIT`). No "already exists, skipping" notices in the log at every start.
     tx.batch_execute(&format!(
         "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = 0;
