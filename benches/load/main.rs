@@ -19,7 +19,7 @@
 //!   callback.
 //! - `steady`: 1,000 callbacks/s for 5 s to the default config: ack p50/p99 and peak RSS.
 //! - `flood`: the same with 200 clients hammering `/healthz` and `/metrics`: ack p99 with and
-//!   without the flood.
+//!   without the flood, once with the probes on the callback port and once on `admin_listen`.
 //! - `welcome`: 500 new customers/s for 10 s with `welcome` (against a fake WeCom) and a
 //!   `forward` whose target accepts connections and never answers: how soon after each
 //!   acknowledgement `send_welcome_msg` arrives; on SQLite, then on PostgreSQL (when reachable).
@@ -390,10 +390,32 @@ async fn steady_rate(dir: &Path, flood: bool) {
     if !flood {
         return;
     }
+    flood_probes(
+        &target.base,
+        &target.url(),
+        &without,
+        11,
+        "the callback port",
+    )
+    .await;
+    drop(target);
+    // The same with the probes on `admin_listen`: HTTP workers of their own, so probes no
+    // longer queue in the callbacks' event loops.
+    let (target, admin) =
+        targets::serve_with_admin(&binary(), dir, "serve admin_listen", SQLITE_FULL).await;
+    let quiet = Arc::new(callbacks::prepare(13, rate * 5));
+    let without = steady::send(&target.url(), quiet, rate).await;
+    flood_probes(&admin, &target.url(), &without, 14, "admin_listen").await;
+}
+
+/// Send 1,000 callbacks/s (series `series`) to `url` for 5 s while 200 clients probe `/healthz`
+/// and `/metrics` at `probed`, and print the ack p99 against `without`'s.
+async fn flood_probes(probed: &str, url: &str, without: &steady::Steady, series: usize, on: &str) {
+    let rate = 1_000;
     let stop = Arc::new(AtomicBool::new(false));
-    let flooder = steady::flood_admin(&target.base, 200, stop.clone());
-    let loud = Arc::new(callbacks::prepare(11, rate * 5));
-    let with = steady::send(&target.url(), loud, rate).await;
+    let flooder = steady::flood_admin(probed, 200, stop.clone());
+    let loud = Arc::new(callbacks::prepare(series, rate * 5));
+    let with = steady::send(url, loud, rate).await;
     stop.store(true, Ordering::Relaxed);
     let probes = flooder.await.unwrap_or_default();
     let (quiet_p99, loud_p99) = (
@@ -401,7 +423,7 @@ async fn steady_rate(dir: &Path, flood: bool) {
         percentile(&with.latencies, 0.99),
     );
     println!(
-        "flood: with 200 clients on /healthz and /metrics ({probes} requests in 5 s): ack p99 {:.2} ms vs {:.2} ms without ({:.2}×), errors {}",
+        "flood: with 200 clients on /healthz and /metrics at {on} ({probes} requests in 5 s): ack p99 {:.2} ms vs {:.2} ms without ({:.2}×), errors {}",
         ms(loud_p99),
         ms(quiet_p99),
         loud_p99.as_secs_f64() / quiet_p99.as_secs_f64().max(1e-9),

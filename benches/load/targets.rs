@@ -140,7 +140,35 @@ pub async fn serve(
     extra: &str,
     log: &str,
 ) -> Target {
+    serve_on(binary, dir, name, store, extra, log, None).await
+}
+
+/// [`serve`] with `/healthz` and `/metrics` on a port of their own (`admin_listen`), which it
+/// returns beside the target.
+pub async fn serve_with_admin(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    store: &str,
+) -> (Target, String) {
+    let admin = free_port();
+    let target = serve_on(binary, dir, name, store, "", "info", Some(admin)).await;
+    (target, format!("http://127.0.0.1:{admin}"))
+}
+
+async fn serve_on(
+    binary: &Path,
+    dir: &Path,
+    name: &str,
+    store: &str,
+    extra: &str,
+    log: &str,
+    admin: Option<u16>,
+) -> Target {
     let port = free_port();
+    let admin_listen = admin
+        .map(|admin| format!("admin_listen = \"127.0.0.1:{admin}\""))
+        .unwrap_or_default();
     let config = dir.join(format!("serve-{port}.toml"));
     std::fs::write(
         &config,
@@ -148,6 +176,7 @@ pub async fn serve(
             r#"
 [server]
 listen = "127.0.0.1:{port}"
+{admin_listen}
 [store]
 {store}
 [log]
@@ -181,7 +210,10 @@ encoding_aes_key = "{AES_KEY}"
         local_database: false,
         handles: !extra.is_empty(),
     };
-    wait_healthy(&target.base, "/healthz").await;
+    match admin {
+        Some(admin) => wait_healthy(&format!("http://127.0.0.1:{admin}"), "/healthz").await,
+        None => wait_healthy(&target.base, "/healthz").await,
+    }
     target
 }
 
