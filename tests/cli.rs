@@ -224,6 +224,35 @@ fn replay_runs_fixtures_through_the_configured_handlers() {
     );
 }
 
+/// `events` on a store that does not exist names the path and creates nothing: a mistyped
+/// `store.path` would otherwise list an empty store it had just made.
+#[test]
+fn events_on_a_missing_store_names_it_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("typo").join("inbox.db");
+    let config = dir.path().join("config.toml");
+    let example = std::fs::read_to_string(example_config()).unwrap();
+    std::fs::write(
+        &config,
+        example.replace("data/wecom-callback.db", &db.display().to_string()),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    for args in [&["list"][..], &["show", "1"], &["purge", "--before", "0"]] {
+        let o = run(&[&["events", "--config", &config][..], args].concat());
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "error: no store at {}: serve creates it at its first start (check store.path; \
+                 a relative path is taken from the working directory)",
+                db.display()
+            )
+        );
+    }
+    assert!(!db.exists() && !db.parent().unwrap().exists());
+}
+
 #[tokio::test]
 async fn events_list_show_and_retry() {
     let dir = tempfile::tempdir().unwrap();

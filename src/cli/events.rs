@@ -74,6 +74,14 @@ pub(crate) fn run(config: &Path, command: EventsCommand) -> CliResult {
             "store.backend = \"memory\" keeps no events outside the running server",
         ));
     }
+    // Opening would create an empty store, and a mistyped path would then list nothing.
+    if config.store.backend == Backend::Sqlite && !config.store.path.exists() {
+        return Err(CliError::new(format!(
+            "no store at {}: serve creates it at its first start (check store.path; a relative \
+             path is taken from the working directory)",
+            config.store.path.display()
+        )));
+    }
     runtime()?.block_on(async move {
         let inbox = Service::open_store(&config, false).await?;
         let inbox = &*inbox;
