@@ -11,8 +11,8 @@
 //!   with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that binary's SQLite figures side
 //!   by side. Every target gets three runs, interleaved; the table
 //!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
-//!   server CPU per callback (and for PostgreSQL on this machine, the database server's CPU per
-//!   callback) and peak RSS. Ratios are refused when the bare endpoint is not at
+//!   server CPU per callback (also by thread, below the table; and for PostgreSQL on this
+//!   machine, the database server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not at
 //!   least 3× the SQLite target: then the generator, not the service, is the limit. A second
 //!   table counts each `forward` target's callbacks until every delivery ran (the run and its
 //!   backlog together): callbacks handled per second, and server and database CPU per handled
@@ -39,7 +39,7 @@ mod steady;
 mod targets;
 mod wrk;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,8 +220,17 @@ async fn throughput(dir: &Path) {
     for (round, file) in files.iter().enumerate() {
         for (i, target) in targets.iter().enumerate() {
             let (before, database_before) = (target.cpu_seconds(), target.database_cpu_seconds());
+            let threads_before = target.thread_cpu_seconds();
             let report = wrk::run(dir, &target.url(), file, seconds, CONNECTIONS);
             let cpu = target.cpu_seconds() - before;
+            let threads = target
+                .thread_cpu_seconds()
+                .into_iter()
+                .map(|(name, after)| {
+                    let spent = after - threads_before.get(&name).copied().unwrap_or_default();
+                    (name, spent)
+                })
+                .collect();
             let database = target
                 .database_cpu_seconds()
                 .zip(database_before)
@@ -244,6 +253,7 @@ async fn throughput(dir: &Path) {
             runs[i].push(Run {
                 report,
                 cpu,
+                threads,
                 database,
                 handled,
             });
@@ -302,10 +312,28 @@ async fn throughput(dir: &Path) {
         );
     }
     println!("(median of {ROUNDS} interleaved runs of {seconds} s, wrk -t1 -c{CONNECTIONS})\n");
+    threads_table(&medians, &targets);
     handled_table(&medians, &targets);
     // The services stop before their database is dropped.
     drop(targets);
     drop(databases);
+}
+
+/// Where each target's CPU went in its median run: per callback, by thread name (threads
+/// under 0.1 µs left out), so that a change can be aimed at the thread that spends.
+fn threads_table(medians: &[Run], targets: &[Target]) {
+    println!("server CPU per callback by thread (the same runs):");
+    for (run, target) in medians.iter().zip(targets) {
+        let per_callback = |seconds: f64| seconds * 1e6 / run.report.requests.max(1) as f64;
+        let threads: Vec<String> = run
+            .threads
+            .iter()
+            .filter(|(_, seconds)| per_callback(**seconds) >= 0.1)
+            .map(|(name, seconds)| format!("{name} {:.1} µs", per_callback(*seconds)))
+            .collect();
+        println!("  {}: {}", target.name, threads.join(" · "));
+    }
+    println!();
 }
 
 /// One throughput run of one target.
@@ -313,6 +341,8 @@ struct Run {
     report: wrk::Report,
     /// The target's CPU seconds during the run.
     cpu: f64,
+    /// The same by thread name.
+    threads: BTreeMap<String, f64>,
     /// The local database server's CPU seconds during the run, for a target storing there.
     database: Option<f64>,
     /// For a target with a handler: the run and the backlog it left, together.

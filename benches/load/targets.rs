@@ -2,6 +2,7 @@
 //! endpoint (this benchmark re-run in bare mode), and the helpers that watch them (CPU time and
 //! peak memory from /proc).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -31,6 +32,23 @@ impl Target {
 
     /// CPU time used so far by the PostgreSQL server on this machine (every `postgres`
     /// process), in seconds; `None` unless this target stores there.
+    /// CPU seconds of the target's threads so far, summed by thread name (Linux cuts names
+    /// at 15 bytes: actix-web's workers are `actix-server wo`).
+    pub fn thread_cpu_seconds(&self) -> BTreeMap<String, f64> {
+        let mut by_name = BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return by_name;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if let Some(seconds) = stat_cpu_seconds(&path.join("stat")) {
+                *by_name.entry(name.trim().to_owned()).or_default() += seconds;
+            }
+        }
+        by_name
+    }
+
     pub fn database_cpu_seconds(&self) -> Option<f64> {
         self.local_database.then(postgres_cpu_seconds)
     }
@@ -115,7 +133,12 @@ fn postgres_cpu_seconds() -> f64 {
 }
 
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// User and system CPU seconds from a `/proc` `stat` file (a process's or a thread's).
+fn stat_cpu_seconds(stat: &Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat).ok()?;
     let after_name = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
