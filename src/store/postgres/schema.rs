@@ -189,10 +189,10 @@ impl LockHolder {
 /// Take the migration lock (for this transaction). While another instance migrates — an index
 /// build on a large store takes minutes — the wait goes on, logged after
 /// [`MIGRATION_WAIT_LOGGED_AFTER`] and every [`MIGRATION_WAIT_LOGGED_EVERY`] with the holder's
-/// backend, bounded only by the start's
-/// [`MIGRATION_LIMIT`]: instances started together (a rolling deploy) wait for the first
-/// instead of failing after a fixed time. A holder that sits idle in its transaction for more
-/// than `lock_wait` is not migrating, and the start gives up naming it.
+/// backend, bounded only by the start's [`MIGRATION_LIMIT`]: instances started together (a
+/// rolling deploy) wait for the first instead of failing after a fixed time. A holder that
+/// sits idle in its transaction for more than `lock_wait` is not migrating, and the start gives
+/// up naming it.
 async fn take_migration_lock(tx: &Transaction<'_>, lock_wait: Duration) -> Result<(), StoreError> {
     let started = Instant::now();
     let mut log_at = started + MIGRATION_WAIT_LOGGED_AFTER;
@@ -216,7 +216,7 @@ async fn take_migration_lock(tx: &Transaction<'_>, lock_wait: Duration) -> Resul
                      has done nothing for {} s: end that session (pg_terminate_backend) or \
                      retry",
                     holder.pid,
-                    holder.application,
+                    crate::log::Escaped(&holder.application),
                     holder.in_state_for.as_secs()
                 )));
             }
