@@ -9,11 +9,11 @@
 //!   posting every event to the bare endpoint (after each of their runs the benchmark waits
 //!   until the handler's backlog has run, so that it does not run in another target's turn);
 //!   with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that binary's SQLite figures side
-//!   by side. Every target gets three runs, interleaved; the table
-//!   shows each target's median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99,
-//!   server CPU per callback (also by thread, below the table; and for PostgreSQL on this
-//!   machine, the database server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not at
-//!   least 3× the SQLite target: then the generator, not the service, is the limit. A second
+//!   by side. Every target gets three runs, interleaved; the table shows each target's median
+//!   run: callbacks/s, the ratio to the bare endpoint, ack p50/p99, server CPU per callback
+//!   (also by thread, below the table; and for PostgreSQL on this machine, the database
+//!   server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not
+//!   at least 3× the SQLite target: then the generator, not the service, is the limit. A second
 //!   table counts each `forward` target's callbacks until every delivery ran (the run and its
 //!   backlog together): callbacks handled per second, and server and database CPU per handled
 //!   callback.

@@ -30,8 +30,6 @@ impl Target {
         cpu_seconds(self.child.id()).unwrap_or_default()
     }
 
-    /// CPU time used so far by the PostgreSQL server on this machine (every `postgres`
-    /// process), in seconds; `None` unless this target stores there.
     /// CPU seconds of the target's threads so far, summed by thread name (Linux cuts names
     /// at 15 bytes: actix-web's workers are `actix-server wo`).
     pub fn thread_cpu_seconds(&self) -> BTreeMap<String, f64> {
@@ -49,6 +47,8 @@ impl Target {
         by_name
     }
 
+    /// CPU time used so far by the PostgreSQL server on this machine (every `postgres`
+    /// process), in seconds; `None` unless this target stores there.
     pub fn database_cpu_seconds(&self) -> Option<f64> {
         self.local_database.then(postgres_cpu_seconds)
     }
