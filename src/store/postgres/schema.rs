@@ -165,7 +165,7 @@ pub(super) async fn migrate_waiting(
 }
 
 /// The connection holding the migration lock, as the database shows it.
-struct LockHolder {
+pub(super) struct LockHolder {
     /// Its backend's process id.
     pid: i32,
     /// `pg_stat_activity.state`: `active` while it runs a statement; none when this role may
@@ -234,8 +234,11 @@ async fn take_migration_lock(tx: &Transaction<'_>, lock_wait: Duration) -> Resul
     }
 }
 
-/// Who holds the migration lock, if anyone still does.
-async fn migration_lock_holder(tx: &Transaction<'_>) -> Result<Option<LockHolder>, StoreError> {
+/// Who holds this database's migration lock, if anyone still does (advisory locks are per
+/// database: instances of another deployment on the same server hold their own).
+pub(super) async fn migration_lock_holder(
+    tx: &Transaction<'_>,
+) -> Result<Option<LockHolder>, StoreError> {
     let row = tx
         .query_opt(
             "SELECT a.pid, a.state,
@@ -243,6 +246,7 @@ async fn migration_lock_holder(tx: &Transaction<'_>) -> Result<Option<LockHolder
                     COALESCE(a.application_name, '')
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                AND l.classid = $1::int4::oid AND l.objid = $2::int4::oid AND l.objsubid = 2
              LIMIT 1",
             &[&LOCK_CLASS, &MIGRATION_LOCK],

@@ -72,6 +72,33 @@ async fn a_migration_lock_held_by_an_idle_session_is_given_up_on() {
         .unwrap();
 }
 
+/// The migration lock's holder is looked for in this database only: another deployment's
+/// instance, holding its own database's lock on the same server, is not taken for ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_holder_is_looked_for_in_this_database_only() {
+    let (ours, theirs) = (TestDb::create().await, TestDb::create().await);
+    let holder = theirs.client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&LOCK_CLASS, &schema::MIGRATION_LOCK],
+        )
+        .await
+        .unwrap();
+    let config = store_config(&ours);
+    let pool = pool(pg_config(&ours.url(), &config).unwrap(), &config, 1).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let tx = conn.transaction().await.unwrap();
+    assert!(schema::migration_lock_holder(&tx).await.unwrap().is_none());
+    drop(tx);
+    // Theirs does not stop ours from migrating either.
+    schema::migrate_waiting(&mut conn, Duration::from_millis(200))
+        .await
+        .unwrap();
+    holder.batch_execute("COMMIT").await.unwrap();
+}
+
 /// Another instance's migration that works for longer than the lock wait (an index build on a
 /// large store) is waited for, not failed on: the start migrates — or finds the work done —
 /// once that one commits.
