@@ -26,6 +26,8 @@
 //! - `instructions`: instructions per callback through `serve` on SQLite under
 //!   `valgrind --tool=callgrind` (the figure noise cannot move): the difference between runs of
 //!   1,100 and 100 sequential callbacks, divided by 1,000.
+//! - `syscalls`: system calls per callback, by call, for the bare endpoint and `serve` on
+//!   SQLite `full` under `wrk`, counted by `perf stat` (needs root; not in the default set).
 //!
 //! - `prepare`: only write the sealed callbacks (`requests-N.txt`) into `LOAD_DIR`, to drive a
 //!   target by hand (e.g. under a profiler).
@@ -36,6 +38,7 @@
 mod callbacks;
 mod fakes;
 mod steady;
+mod syscalls;
 mod targets;
 mod wrk;
 
@@ -114,6 +117,7 @@ fn main() {
                 "flood" => steady_rate(dir, true).await,
                 "welcome" => welcome(dir).await,
                 "instructions" => instructions(dir).await,
+                "syscalls" => syscalls_per_callback(dir).await,
                 "prepare" => {
                     let first: usize = std::env::var("LOAD_SERIES")
                         .ok()
@@ -125,10 +129,54 @@ fn main() {
                     }
                     println!("sealed callbacks written to {}", dir.display());
                 }
-                other => println!("unknown scenario {other:?} (scenarios: {})", all.join(", ")),
+                other => println!(
+                    "unknown scenario {other:?} (scenarios: {}, syscalls, prepare)",
+                    all.join(", ")
+                ),
             }
         }
     });
+}
+
+/// The `syscalls` scenario: each target's system calls per callback under `wrk`.
+async fn syscalls_per_callback(dir: &Path) {
+    if !wrk::available() || !syscalls::available() {
+        println!(
+            "syscalls: needs wrk and perf with access to the syscall tracepoints (Debian: \
+             apt-get install wrk linux-perf; run as root or with kernel.perf_event_paranoid = -1)"
+        );
+        return;
+    }
+    let requests = dir.join("requests-syscalls.txt");
+    callbacks::write_file(&requests, 40, 100_000);
+    let targets = [
+        targets::bare().await,
+        targets::serve(
+            &binary(),
+            dir,
+            "serve, SQLite full (default)",
+            SQLITE_FULL,
+            "",
+            "info",
+        )
+        .await,
+    ];
+    for target in &targets {
+        let calls = syscalls::per_callback(dir, target, &requests, 3, CONNECTIONS);
+        let calls: Vec<String> = calls
+            .iter()
+            .map(|(name, per)| format!("{name} {per:.3}"))
+            .collect();
+        println!(
+            "syscalls per callback, {}: {}",
+            target.name,
+            calls.join(" · ")
+        );
+    }
+    println!(
+        "(counting every call slows the target: its commits then hold fewer callbacks, so the \
+         calls made once per commit count more per callback than at full speed)"
+    );
 }
 
 async fn throughput(dir: &Path) {
