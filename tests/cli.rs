@@ -34,6 +34,18 @@ fn example_config() -> String {
         .to_string()
 }
 
+/// `config.example.toml` written into `dir` with its SQLite store at `db`.
+fn example_config_with_store(dir: &Path, db: &Path) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
+    let example = std::fs::read_to_string(example_config()).unwrap();
+    std::fs::write(
+        &config,
+        example.replace("data/wecom-callback.db", &db.display().to_string()),
+    )
+    .unwrap();
+    config
+}
+
 fn fixture_path(name: &str) -> String {
     fixtures_dir().join(name).display().to_string()
 }
@@ -230,13 +242,7 @@ fn replay_runs_fixtures_through_the_configured_handlers() {
 fn events_on_a_missing_store_names_it_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("typo").join("inbox.db");
-    let config = dir.path().join("config.toml");
-    let example = std::fs::read_to_string(example_config()).unwrap();
-    std::fs::write(
-        &config,
-        example.replace("data/wecom-callback.db", &db.display().to_string()),
-    )
-    .unwrap();
+    let config = example_config_with_store(dir.path(), &db);
     let config = config.display().to_string();
     for args in [&["list"][..], &["show", "1"], &["purge", "--before", "0"]] {
         let o = run(&[&["events", "--config", &config][..], args].concat());
@@ -257,13 +263,7 @@ fn events_on_a_missing_store_names_it_and_creates_nothing() {
 async fn events_list_show_and_retry() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("inbox.db");
-    let config = dir.path().join("config.toml");
-    let example = std::fs::read_to_string(example_config()).unwrap();
-    std::fs::write(
-        &config,
-        example.replace("data/wecom-callback.db", &db.display().to_string()),
-    )
-    .unwrap();
+    let config = example_config_with_store(dir.path(), &db);
     let xml = fixture("change_external_contact__add_external_contact.xml");
     let id = {
         let inbox = SqliteInbox::open(&db).unwrap();

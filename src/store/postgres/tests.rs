@@ -39,15 +39,16 @@ async fn instances_start_together() {
     PostgresInbox::connect(&config).await.unwrap();
 }
 
-/// A start waiting for the migration lock gives up, naming the holder, once the connection
-/// that holds it has sat idle in its transaction for longer than the lock wait: that one is not
-/// migrating. The wait is bounded although a migration's own work is not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_migration_lock_held_by_an_idle_session_is_given_up_on() {
-    let db = TestDb::create().await;
-    let config = store_config(&db);
+/// A pooled connection to `db`, as a start migrates on.
+async fn migration_conn(db: &TestDb) -> deadpool_postgres::Object {
+    let config = store_config(db);
     let pool = pool(pg_config(&db.url(), &config).unwrap(), &config, 1).unwrap();
-    let mut conn = pool.get().await.unwrap();
+    pool.get().await.unwrap()
+}
+
+/// A session of `db`'s holding the migration lock in an open transaction, as a migrating
+/// instance does.
+async fn hold_migration_lock(db: &TestDb) -> tokio_postgres::Client {
     let holder = db.client().await;
     holder.batch_execute("BEGIN").await.unwrap();
     holder
@@ -57,6 +58,17 @@ async fn a_migration_lock_held_by_an_idle_session_is_given_up_on() {
         )
         .await
         .unwrap();
+    holder
+}
+
+/// A start waiting for the migration lock gives up, naming the holder, once the connection
+/// that holds it has sat idle in its transaction for longer than the lock wait: that one is not
+/// migrating. The wait is bounded although a migration's own work is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_lock_held_by_an_idle_session_is_given_up_on() {
+    let db = TestDb::create().await;
+    let mut conn = migration_conn(&db).await;
+    let holder = hold_migration_lock(&db).await;
     let waited = tokio::time::timeout(
         Duration::from_secs(30),
         schema::migrate_waiting(&mut conn, Duration::from_millis(200)),
@@ -77,18 +89,8 @@ async fn a_migration_lock_held_by_an_idle_session_is_given_up_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lock_holder_is_looked_for_in_this_database_only() {
     let (ours, theirs) = (TestDb::create().await, TestDb::create().await);
-    let holder = theirs.client().await;
-    holder.batch_execute("BEGIN").await.unwrap();
-    holder
-        .execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&LOCK_CLASS, &schema::MIGRATION_LOCK],
-        )
-        .await
-        .unwrap();
-    let config = store_config(&ours);
-    let pool = pool(pg_config(&ours.url(), &config).unwrap(), &config, 1).unwrap();
-    let mut conn = pool.get().await.unwrap();
+    let holder = hold_migration_lock(&theirs).await;
+    let mut conn = migration_conn(&ours).await;
     let tx = conn.transaction().await.unwrap();
     assert!(schema::migration_lock_holder(&tx).await.unwrap().is_none());
     drop(tx);
@@ -105,18 +107,8 @@ async fn the_lock_holder_is_looked_for_in_this_database_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_waits_for_a_migration_longer_than_the_lock_wait() {
     let db = TestDb::create().await;
-    let config = store_config(&db);
-    let pool = pool(pg_config(&db.url(), &config).unwrap(), &config, 1).unwrap();
-    let mut conn = pool.get().await.unwrap();
-    let holder = db.client().await;
-    holder.batch_execute("BEGIN").await.unwrap();
-    holder
-        .execute(
-            "SELECT pg_advisory_xact_lock($1, $2)",
-            &[&LOCK_CLASS, &schema::MIGRATION_LOCK],
-        )
-        .await
-        .unwrap();
+    let mut conn = migration_conn(&db).await;
+    let holder = hold_migration_lock(&db).await;
     // The holder works (one statement of ten times the lock wait), then commits.
     let working = tokio::spawn(async move {
         holder
