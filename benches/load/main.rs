@@ -479,8 +479,18 @@ async fn steady_rate(dir: &Path, flood: bool) {
     drop(target);
     // The same with the probes on `admin_listen`: HTTP workers of their own, so probes no
     // longer queue in the callbacks' event loops.
-    let (target, admin) =
-        targets::serve_with_admin(&binary(), dir, "serve admin_listen", SQLITE_FULL).await;
+    let admin = targets::free_port();
+    let target = targets::serve_on(
+        &binary(),
+        dir,
+        "serve admin_listen",
+        SQLITE_FULL,
+        "",
+        "info",
+        Some(admin),
+    )
+    .await;
+    let admin = format!("http://127.0.0.1:{admin}");
     let quiet = Arc::new(callbacks::prepare(13, rate * 5));
     let without = steady::send(&target.url(), quiet, rate).await;
     flood_probes(&admin, &target.url(), &without, 14, "admin_listen").await;

@@ -166,20 +166,9 @@ pub async fn serve(
     serve_on(binary, dir, name, store, extra, log, None).await
 }
 
-/// [`serve`] with `/healthz` and `/metrics` on a port of their own (`admin_listen`), which it
-/// returns beside the target.
-pub async fn serve_with_admin(
-    binary: &Path,
-    dir: &Path,
-    name: &str,
-    store: &str,
-) -> (Target, String) {
-    let admin = free_port();
-    let target = serve_on(binary, dir, name, store, "", "info", Some(admin)).await;
-    (target, format!("http://127.0.0.1:{admin}"))
-}
-
-async fn serve_on(
+/// [`serve`], with `/healthz` and `/metrics` on port `admin` of their own (`admin_listen`)
+/// when given.
+pub async fn serve_on(
     binary: &Path,
     dir: &Path,
     name: &str,

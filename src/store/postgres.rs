@@ -49,7 +49,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use db::{
     CHANNEL, Db, LOCK_CLASS, StoreRuntime, TxConn, announce, causes, db_error, describe, hash_key,
-    pg_config, pool,
+    pg_config, pool, try_xact_lock,
 };
 
 use super::{

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+    Hook, HookError, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime, Transaction,
 };
 use sha2::{Digest, Sha256};
 use tokio_postgres::NoTls;
@@ -28,6 +28,22 @@ pub(super) const CHANNEL: &str = "wecom_callback_work";
 /// The first key of this crate's two-part advisory locks (`pg_advisory_xact_lock(int, int)`),
 /// which live apart from the one-part lane locks: `'wc'` followed by the lock's kind.
 pub(super) const LOCK_CLASS: i32 = 0x7763_0000;
+
+/// Take this crate's advisory lock `kind` (under [`LOCK_CLASS`]) for the rest of `tx` if no
+/// other session holds it: `true` when taken, `false` when another session has it.
+///
+/// # Errors
+/// The database did not answer.
+pub(super) async fn try_xact_lock(tx: &Transaction<'_>, kind: i32) -> Result<bool, StoreError> {
+    tx.query_one(
+        "SELECT pg_try_advisory_xact_lock($1, $2)",
+        &[&LOCK_CLASS, &kind],
+    )
+    .await
+    .map_err(db_error)?
+    .try_get(0)
+    .map_err(db_error)
+}
 
 /// Where and how to reach the database: the pool, the runtime its connections live on, and
 /// the deadline of one operation. Cheap to clone.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Object, Transaction};
 
-use super::{LOCK_CLASS, db_error};
+use super::{LOCK_CLASS, db_error, try_xact_lock};
 use crate::store::StoreError;
 
 /// How long a start waits for each table lock it needs (a table that an instance of an older
@@ -197,16 +197,7 @@ async fn take_migration_lock(tx: &Transaction<'_>, lock_wait: Duration) -> Resul
     let started = Instant::now();
     let mut log_at = started + MIGRATION_WAIT_LOGGED_AFTER;
     loop {
-        let taken: bool = tx
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock($1, $2)",
-                &[&LOCK_CLASS, &MIGRATION_LOCK],
-            )
-            .await
-            .map_err(db_error)?
-            .try_get(0)
-            .map_err(db_error)?;
-        if taken {
+        if try_xact_lock(tx, MIGRATION_LOCK).await? {
             return Ok(());
         }
         if let Some(holder) = migration_lock_holder(tx).await? {

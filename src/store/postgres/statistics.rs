@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Db, LOCK_CLASS, db_error};
+use super::{Db, db_error, try_xact_lock};
 use crate::store::StoreError;
 
 /// How often the table's change count is read.
@@ -122,15 +122,7 @@ async fn is_stale(db: &Db, table: &str) -> Result<bool, StoreError> {
 async fn analyze(db: &Db, analyzed: &str) -> Result<bool, StoreError> {
     let mut conn = db.conn().await?;
     let tx = conn.transaction().await.map_err(db_error)?;
-    let ours: bool = tx
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock($1, $2)",
-            &[&LOCK_CLASS, &ANALYZE_LOCK],
-        )
-        .await
-        .map_err(db_error)?
-        .try_get(0)
-        .map_err(db_error)?;
+    let ours = try_xact_lock(&tx, ANALYZE_LOCK).await?;
     if ours {
         tx.batch_execute(&format!(
             "SET LOCAL statement_timeout = {}; ANALYZE {analyzed}",
