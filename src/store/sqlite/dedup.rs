@@ -10,10 +10,13 @@
 //!
 //! A new event's key sorts after every key already in `dedup` once its CreateTime has moved on
 //! since the last sweep, so the writer keeps each app's largest key there and looks a key up
-//! only when it is not above it — retries, late events, and events of the second the last sweep
-//! ended in; a lookup at a random place of a large index is a page read. (Every key that a sweep
-//! writes after the largest key was read is held in memory until this writer's own sweep, which
-//! raises it.)
+//! only when it is not above it — retries and late events; a lookup at a random place of a
+//! large index is a page read. (Every key that a sweep writes after the largest key was read is
+//! held in memory until this writer's own sweep, which raises it.) Events of the second the last
+//! sweep ended in are not above it either, and under load they are most new events (thousands
+//! share a second): so the writer also keeps the keys of the largest key's second that it swept
+//! itself ([`Indexed::newest`]) — when that second began in its own sweep, they are all of that
+//! second's keys in `dedup`, and a key of that second not among them is not there.
 //!
 //! `dedup_swept` holds the last event id swept: every event up to it is in `dedup`, every later
 //! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
@@ -35,6 +38,10 @@ pub(super) const SWEEP_AT: usize = 16_384;
 
 /// Sweep what is held after this long without a write.
 pub(super) const SWEEP_IDLE: Duration = Duration::from_secs(10);
+
+/// The most keys of an app's newest second kept after sweeps (~4 MiB); past it, keys of that
+/// second are looked up in `dedup` again. A second of real traffic holds far fewer.
+const NEWEST_AT_MOST: usize = 4 * SWEEP_AT;
 
 /// The tables and trigger this module owns (part of the schema).
 pub(super) const SCHEMA: &str = "
@@ -67,9 +74,51 @@ pub(super) struct RecentKeys {
     seen_at_begin: i64,
     /// `PRAGMA data_version` after our last look: it changes when another connection commits.
     data_version: i64,
-    /// Each app's largest key in `dedup` (`None`: it has none), read at the first lookup and
-    /// raised by every sweep: a key above it is not there.
-    indexed_max: FxHashMap<Arc<str>, Option<Vec<u8>>>,
+    /// What is known of each app's keys in `dedup`, read at the app's first lookup and raised
+    /// by every sweep.
+    indexed: FxHashMap<Arc<str>, Indexed>,
+    /// Lookups in `dedup` (what the newest second's keys save; read by tests).
+    #[cfg(test)]
+    lookups: usize,
+}
+
+/// What the writer knows of one app's keys in `dedup`.
+#[derive(Debug)]
+struct Indexed {
+    /// The largest key (`None`: the app has none): a key above it is not there.
+    largest: Option<Vec<u8>>,
+    /// The keys of the largest key's second, with their events, when every one of them was
+    /// swept by this writer (`None` when they may not have been: keys of that second are looked
+    /// up). Its entries may have lost their events to a purge since.
+    newest: Option<FxHashMap<[u8; 32], i64>>,
+}
+
+impl Indexed {
+    /// `key` of event `id` was swept into `dedup`.
+    fn swept(&mut self, key: &[u8; 32], id: i64) {
+        let second = &key[..8];
+        match self.largest.as_deref() {
+            Some(largest) if &key[..] <= largest => {
+                if largest.get(..8) != Some(second) {
+                    return;
+                }
+            }
+            largest => {
+                // Every key of a second that begins in this writer's sweep passes here first
+                // (keys in `dedup` were either below the largest key or held by this writer).
+                if largest.is_none_or(|largest| largest.get(..8).is_none_or(|s| s < second)) {
+                    self.newest = Some(FxHashMap::default());
+                }
+                self.largest = Some(key.to_vec());
+            }
+        }
+        if let Some(newest) = &mut self.newest {
+            newest.insert(*key, id);
+            if newest.len() > NEWEST_AT_MOST {
+                self.newest = None;
+            }
+        }
+    }
 }
 
 impl RecentKeys {
@@ -121,6 +170,10 @@ impl RecentKeys {
         let others_wrote = version != self.data_version;
         if others_wrote {
             self.data_version = version;
+            // It may have swept or purged keys of the newest seconds.
+            for indexed in self.indexed.values_mut() {
+                indexed.newest = None;
+            }
             let mut stmt = conn.prepare_cached(
                 "SELECT id, app, dedup_key FROM events WHERE id > ?1 ORDER BY id",
             )?;
@@ -164,16 +217,35 @@ impl RecentKeys {
     ) -> Result<Option<i64>, StoreError> {
         let held = (app.clone(), *key);
         if let Some(&id) = self.keys.get(&held) {
-            let exists = conn
-                .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
-                .exists([id])?;
-            if exists {
+            if event_exists(conn, id)? {
                 return Ok(Some(id));
             }
             self.keys.remove(&held);
         }
-        if !self.may_be_indexed(conn, app, key)? {
+        let indexed = self.indexed(conn, app)?;
+        if indexed
+            .largest
+            .as_deref()
+            .is_none_or(|largest| &key[..] > largest)
+        {
             return Ok(None);
+        }
+        if let Some(largest) = &indexed.largest
+            && largest.get(..8) == Some(&key[..8])
+            && let Some(newest) = &mut indexed.newest
+        {
+            let Some(&id) = newest.get(key) else {
+                return Ok(None);
+            };
+            if event_exists(conn, id)? {
+                return Ok(Some(id));
+            }
+            newest.remove(key);
+            return Ok(None);
+        }
+        #[cfg(test)]
+        {
+            self.lookups += 1;
         }
         Ok(conn
             .prepare_cached("SELECT event_id FROM dedup WHERE app = ?1 AND key = ?2")?
@@ -181,25 +253,23 @@ impl RecentKeys {
             .optional()?)
     }
 
-    /// Whether `key` may be in `dedup`: not when it sorts after the app's largest key there.
-    fn may_be_indexed(
-        &mut self,
-        conn: &Connection,
-        app: &Arc<str>,
-        key: &[u8; 32],
-    ) -> Result<bool, StoreError> {
-        let largest = match self.indexed_max.get(app) {
-            Some(largest) => largest,
-            None => {
-                let largest: Option<Vec<u8>> = conn
-                    .prepare_cached("SELECT max(key) FROM dedup WHERE app = ?1")?
-                    .query_row([&**app], |r| r.get(0))?;
-                self.indexed_max.entry(app.clone()).or_insert(largest)
-            }
-        };
-        Ok(largest
-            .as_deref()
-            .is_some_and(|largest| &key[..] <= largest))
+    /// What is known of `app`'s keys in `dedup` (its largest key read at the first call).
+    fn indexed(&mut self, conn: &Connection, app: &Arc<str>) -> Result<&mut Indexed, StoreError> {
+        if !self.indexed.contains_key(app) {
+            let largest: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT max(key) FROM dedup WHERE app = ?1")?
+                .query_row([&**app], |r| r.get(0))?;
+            self.indexed.insert(
+                app.clone(),
+                Indexed {
+                    largest,
+                    newest: None,
+                },
+            );
+        }
+        self.indexed
+            .get_mut(app)
+            .ok_or_else(|| StoreError("an app's dedup keys were not read".into()))
     }
 
     /// The event just inserted as `id` is stored under `key` (kept if the transaction commits).
@@ -222,11 +292,9 @@ impl RecentKeys {
         let committed = written.and_then(|()| Ok(conn.execute_batch("COMMIT")?));
         match committed {
             Ok(()) => {
-                for (app, key) in self.keys.keys() {
-                    if let Some(largest) = self.indexed_max.get_mut(app)
-                        && largest.as_deref().is_none_or(|largest| &key[..] > largest)
-                    {
-                        *largest = Some(key.to_vec());
+                for ((app, key), &id) in &self.keys {
+                    if let Some(indexed) = self.indexed.get_mut(app) {
+                        indexed.swept(key, id);
                     }
                 }
                 self.keys.clear();
@@ -255,6 +323,13 @@ impl RecentKeys {
             .execute([self.seen_up_to])?;
         Ok(())
     }
+}
+
+/// Whether event `id` still exists (a purge may have removed it, and its key with it).
+fn event_exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?
+        .exists([id])?)
 }
 
 fn data_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -440,6 +515,94 @@ mod tests {
         assert_eq!(recent.find(&conn, &app, &high).unwrap(), Some(ids[1]));
         assert_eq!(recent.find(&conn, &app, &[5u8; 32]).unwrap(), None);
         assert_eq!(recent.find(&conn, &app, &[10u8; 32]).unwrap(), None);
+    }
+
+    /// A key of CreateTime `second`, the `n`th of that second.
+    fn key_of(second: i64, n: u8) -> [u8; 32] {
+        let mut key = [n; 32];
+        key[..8].copy_from_slice(&second.to_be_bytes());
+        key
+    }
+
+    /// After a sweep, keys of the second it ended in are told apart without the index — found
+    /// when swept, new when not — and an earlier second's are looked up; a purged event's key
+    /// is new again.
+    #[test]
+    fn the_newest_seconds_keys_are_known_without_the_index() {
+        let (conn, mut recent) = empty_store();
+        let app = "a".into();
+        assert_eq!(recent.find(&conn, &app, &key_of(5, 1)).unwrap(), None);
+        let mut ids = Vec::new();
+        for key in [key_of(5, 1), key_of(9, 7), key_of(9, 3), key_of(9, 5)] {
+            let id = insert_event(&conn, &key);
+            ids.push(id);
+            recent.remember(&app, &key, id);
+        }
+        recent.sweep(&conn).unwrap();
+        for (n, id) in [(7, ids[1]), (3, ids[2]), (5, ids[3])] {
+            assert_eq!(recent.find(&conn, &app, &key_of(9, n)).unwrap(), Some(id));
+        }
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 4)).unwrap(), None);
+        assert_eq!(recent.lookups, 0, "the newest second needs no lookup");
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(5, 1)).unwrap(),
+            Some(ids[0])
+        );
+        assert_eq!(recent.lookups, 1, "an earlier second is looked up");
+        conn.execute("DELETE FROM events WHERE id = ?1", [ids[2]])
+            .unwrap();
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 3)).unwrap(), None);
+        // A later sweep of the same second adds to what is known of it; a new second starts
+        // again.
+        let id = insert_event(&conn, &key_of(9, 2));
+        recent.remember(&app, &key_of(9, 2), id);
+        recent.sweep(&conn).unwrap();
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 2)).unwrap(), Some(id));
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(9, 7)).unwrap(),
+            Some(ids[1])
+        );
+        let later = insert_event(&conn, &key_of(10, 1));
+        recent.remember(&app, &key_of(10, 1), later);
+        recent.sweep(&conn).unwrap();
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(10, 1)).unwrap(),
+            Some(later)
+        );
+        assert_eq!(recent.lookups, 1);
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(9, 7)).unwrap(),
+            Some(ids[1])
+        );
+        assert_eq!(recent.lookups, 2);
+    }
+
+    /// Keys of a second the index already had when this writer first looked are looked up:
+    /// the writer did not sweep them all.
+    #[test]
+    fn a_second_begun_before_this_writer_is_looked_up() {
+        let (conn, mut recent) = empty_store();
+        let app: std::sync::Arc<str> = "a".into();
+        let earlier = insert_event(&conn, &key_of(9, 1));
+        conn.execute(
+            "INSERT INTO dedup (app, key, event_id) VALUES ('a', ?1, ?2)",
+            rusqlite::params![&key_of(9, 1)[..], earlier],
+        )
+        .unwrap();
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(9, 1)).unwrap(),
+            Some(earlier)
+        );
+        let id = insert_event(&conn, &key_of(9, 2));
+        recent.remember(&app, &key_of(9, 2), id);
+        recent.sweep(&conn).unwrap();
+        let before = recent.lookups;
+        assert_eq!(
+            recent.find(&conn, &app, &key_of(9, 1)).unwrap(),
+            Some(earlier)
+        );
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 0)).unwrap(), None);
+        assert_eq!(recent.lookups, before + 2);
     }
 
     #[test]
