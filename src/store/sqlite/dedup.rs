@@ -5,7 +5,7 @@
 //! index page per event (4 KiB to the WAL, and again at the checkpoint) — the largest cost of a
 //! callback. Instead the keys of the newest events live in memory ([`RecentKeys`]), and every
 //! [`SWEEP_AT`] events (or after [`SWEEP_IDLE`] without writes) a sweep copies them, sorted,
-//! into the `dedup` table in one statement: their CreateTimes are recent, so they land together
+//! into the `dedup` table in one transaction: their CreateTimes are recent, so they land together
 //! at the end of its index — a few pages for thousands of events.
 //!
 //! A new event's key sorts after every key already in `dedup` once its CreateTime has moved on
@@ -26,7 +26,7 @@
 //! with their event (a trigger).
 
 use rustc_hash::FxHashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -312,11 +312,28 @@ impl RecentKeys {
 
     fn write_sorted(&self, conn: &Connection) -> Result<(), StoreError> {
         let mut held: Vec<(&Key, &i64)> = self.keys.iter().collect();
-        held.sort_unstable();
+        // Almost every key is of the same app (the same `Arc`): compare its name only when not.
+        held.sort_unstable_by(|((app_a, key_a), _), ((app_b, key_b), _)| {
+            if Arc::ptr_eq(app_a, app_b) {
+                key_a.cmp(key_b)
+            } else {
+                (app_a, key_a).cmp(&(app_b, key_b))
+            }
+        });
+        let mut rows = held.chunks_exact(SWEEP_ROWS);
+        let mut insert_many = conn.prepare_cached(&SWEEP_MANY)?;
+        for chunk in &mut rows {
+            for (i, ((app, key), id)) in chunk.iter().enumerate() {
+                insert_many.raw_bind_parameter(3 * i + 1, &**app)?;
+                insert_many.raw_bind_parameter(3 * i + 2, &key[..])?;
+                insert_many.raw_bind_parameter(3 * i + 3, **id)?;
+            }
+            insert_many.raw_execute()?;
+        }
         let mut insert = conn.prepare_cached(
             "INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES (?1, ?2, ?3)",
         )?;
-        for ((app, key), id) in held {
+        for ((app, key), id) in rows.remainder() {
             insert.execute(params![&**app, &key[..], id])?;
         }
         conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
@@ -324,6 +341,16 @@ impl RecentKeys {
         Ok(())
     }
 }
+
+/// Keys swept by one statement: a statement per key cost SQLite's start and end of a
+/// statement, and rusqlite's binding, for each.
+const SWEEP_ROWS: usize = 64;
+
+/// The statement that sweeps [`SWEEP_ROWS`] keys.
+static SWEEP_MANY: LazyLock<String> = LazyLock::new(|| {
+    let rows = vec!["(?, ?, ?)"; SWEEP_ROWS].join(", ");
+    format!("INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES {rows}")
+});
 
 /// Whether event `id` still exists (a purge may have removed it, and its key with it).
 fn event_exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
@@ -603,6 +630,38 @@ mod tests {
         );
         assert_eq!(recent.find(&conn, &app, &key_of(9, 0)).unwrap(), None);
         assert_eq!(recent.lookups, before + 2);
+    }
+
+    /// A sweep of more keys than one statement takes, of two apps, indexes every one.
+    #[test]
+    fn a_large_sweep_indexes_every_key() {
+        let (conn, mut recent) = empty_store();
+        let apps: [std::sync::Arc<str>; 2] = ["a".into(), "b".into()];
+        let mut expected = Vec::new();
+        for n in 0..(2 * super::SWEEP_ROWS + 22) {
+            let key = key_of(100 + n as i64 % 3, n as u8);
+            let app = &apps[n % 2];
+            conn.execute(
+                "INSERT INTO events (app, dedup_key, kind, plaintext, received_at)
+                 VALUES (?1, ?2, 'k', '<xml/>', 1)",
+                rusqlite::params![&**app, &key[..]],
+            )
+            .unwrap();
+            let id = conn.last_insert_rowid();
+            recent.remember(app, &key, id);
+            expected.push((app.to_string(), key.to_vec(), id));
+        }
+        recent.sweep(&conn).unwrap();
+        let mut indexed: Vec<(String, Vec<u8>, i64)> = conn
+            .prepare("SELECT app, key, event_id FROM dedup")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        indexed.sort();
+        expected.sort();
+        assert_eq!(indexed, expected);
     }
 
     #[test]
