@@ -314,8 +314,7 @@ pub fn open_post(
     body: &[u8],
     window: TimestampWindow,
 ) -> Result<String, CallbackError> {
-    let envelope = Envelope::parse(body)?;
-    open(crypt, query, &envelope.encrypt, window)
+    open(crypt, query, &Envelope::encrypt_of(body)?, window)
 }
 
 /// Verify, decrypt and parse a POSTed callback: the plaintext and its typed event.

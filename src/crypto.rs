@@ -206,6 +206,17 @@ pub fn verify_signature(
 /// -40010 for bad base64, -40007 for a ciphertext that is not whole blocks or bad padding,
 /// -40008 for a frame too short or whose length field runs past the end.
 pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CryptoError> {
+    let buf = decrypt_unpadded(key, encrypt)?;
+    let view = FrameView::of(&buf)?;
+    Ok(Frame {
+        random: view.random,
+        msg: buf[view.msg].to_vec(),
+        receive_id: view.receive_id.to_owned(),
+    })
+}
+
+/// Decode and decrypt `encrypt`, and strip its padding: the frame's bytes.
+fn decrypt_unpadded(key: &AesKey, encrypt: &str) -> Result<Vec<u8>, CryptoError> {
     // Real echostr values that crossed a form decoder carry spaces where '+' was: repair them.
     let cleaned;
     let text = if encrypt.contains(' ') {
@@ -228,8 +239,9 @@ pub fn open(key: &AesKey, encrypt: &str) -> Result<Frame, CryptoError> {
         .map_err(|_| CryptoError::DecryptAes("aes-cbc decryption failed".into()))?
         .len();
     buf.truncate(plain_len);
-    let unpadded = unpad(&buf)?;
-    parse_frame(unpadded)
+    let unpadded = unpad(&buf)?.len();
+    buf.truncate(unpadded);
+    Ok(buf)
 }
 
 /// Strip PKCS#7 padding over 32-byte blocks, checking every pad byte.
@@ -257,34 +269,43 @@ fn unpad(buf: &[u8]) -> Result<&[u8], CryptoError> {
     Ok(body)
 }
 
-fn parse_frame(buf: &[u8]) -> Result<Frame, CryptoError> {
-    const HEAD: usize = RANDOM_LEN + 4;
-    if buf.len() < HEAD {
-        return Err(CryptoError::IllegalBuffer(format!(
-            "decrypted frame of {} bytes is shorter than {HEAD}",
-            buf.len()
-        )));
+/// A decrypted frame's parts, borrowed from its bytes.
+struct FrameView<'a> {
+    random: [u8; RANDOM_LEN],
+    /// Where the message is.
+    msg: std::ops::Range<usize>,
+    receive_id: &'a str,
+}
+
+impl<'a> FrameView<'a> {
+    /// Split an unpadded frame: random prefix, length, message, receive id.
+    fn of(buf: &'a [u8]) -> Result<Self, CryptoError> {
+        const HEAD: usize = RANDOM_LEN + 4;
+        if buf.len() < HEAD {
+            return Err(CryptoError::IllegalBuffer(format!(
+                "decrypted frame of {} bytes is shorter than {HEAD}",
+                buf.len()
+            )));
+        }
+        let mut random = [0u8; RANDOM_LEN];
+        random.copy_from_slice(&buf[..RANDOM_LEN]);
+        let mut len_bytes = [0u8; 4];
+        len_bytes.copy_from_slice(&buf[RANDOM_LEN..HEAD]);
+        let msg_len = u32::from_be_bytes(len_bytes) as usize;
+        let rest = buf.len() - HEAD;
+        if msg_len > rest {
+            return Err(CryptoError::IllegalBuffer(format!(
+                "length field {msg_len} runs past the end of a {rest}-byte message"
+            )));
+        }
+        let receive_id = std::str::from_utf8(&buf[HEAD + msg_len..])
+            .map_err(|_| CryptoError::IllegalBuffer("receive id is not utf-8".into()))?;
+        Ok(FrameView {
+            random,
+            msg: HEAD..HEAD + msg_len,
+            receive_id,
+        })
     }
-    let mut random = [0u8; RANDOM_LEN];
-    random.copy_from_slice(&buf[..RANDOM_LEN]);
-    let mut len_bytes = [0u8; 4];
-    len_bytes.copy_from_slice(&buf[RANDOM_LEN..HEAD]);
-    let msg_len = u32::from_be_bytes(len_bytes) as usize;
-    let rest = &buf[HEAD..];
-    if msg_len > rest.len() {
-        return Err(CryptoError::IllegalBuffer(format!(
-            "length field {msg_len} runs past the end of a {}-byte message",
-            rest.len()
-        )));
-    }
-    let (msg, receive_id) = rest.split_at(msg_len);
-    let receive_id = std::str::from_utf8(receive_id)
-        .map_err(|_| CryptoError::IllegalBuffer("receive id is not utf-8".into()))?;
-    Ok(Frame {
-        random,
-        msg: msg.to_vec(),
-        receive_id: receive_id.to_owned(),
-    })
 }
 
 /// Frame, pad and encrypt `msg` with the given random prefix; returns base64.
@@ -386,13 +407,7 @@ impl MsgCrypt {
     /// See [`open`]; plus [`CryptoError::ReceiveIdMismatch`].
     pub fn decrypt_frame(&self, encrypt: &str) -> Result<Frame, CryptoError> {
         let frame = open(&self.key, encrypt)?;
-        // The receive id is not secret, so an ordinary comparison is fine here.
-        if frame.receive_id != self.receive_id {
-            return Err(CryptoError::ReceiveIdMismatch {
-                expected: self.receive_id.clone(),
-                actual: frame.receive_id,
-            });
-        }
+        self.check_receive_id(&frame.receive_id)?;
         Ok(frame)
     }
 
@@ -401,9 +416,26 @@ impl MsgCrypt {
     /// # Errors
     /// See [`MsgCrypt::decrypt_frame`]; a message that is not UTF-8 is -40008.
     pub fn decrypt(&self, encrypt: &str) -> Result<String, CryptoError> {
-        let frame = self.decrypt_frame(encrypt)?;
-        String::from_utf8(frame.msg)
+        // The message is cut out of the decrypted buffer in place: no copy of it is made.
+        let mut buf = decrypt_unpadded(&self.key, encrypt)?;
+        let view = FrameView::of(&buf)?;
+        self.check_receive_id(view.receive_id)?;
+        let msg = view.msg;
+        buf.truncate(msg.end);
+        buf.drain(..msg.start);
+        String::from_utf8(buf)
             .map_err(|_| CryptoError::IllegalBuffer("message is not utf-8".into()))
+    }
+
+    /// The receive id is not secret, so an ordinary comparison is fine here.
+    fn check_receive_id(&self, actual: &str) -> Result<(), CryptoError> {
+        if actual == self.receive_id {
+            return Ok(());
+        }
+        Err(CryptoError::ReceiveIdMismatch {
+            expected: self.receive_id.clone(),
+            actual: actual.to_owned(),
+        })
     }
 
     /// Verify the signature first (CBC is unauthenticated), then decrypt.

@@ -5,6 +5,8 @@
 //! `AgentID` may be empty or missing. Parsing goes through the crate's XML reader, which refuses
 //! DOCTYPEs.
 
+use std::borrow::Cow;
+
 use crate::xml::{self, XmlError};
 
 /// The parsed outer envelope of an encrypted callback.
@@ -36,29 +38,22 @@ impl Envelope {
     /// # Errors
     /// [`EnvelopeError`] for malformed XML, a DOCTYPE, or a missing `Encrypt`.
     pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
-        let mut encrypt = None;
-        let mut to_user_name = None;
-        let mut agent_id = None;
-        // The reader borrows from the body: only the values kept here are copied.
-        for (name, value) in xml::parse(body)?.0 {
-            let xml::ValueRef::Text(text) = value else {
-                continue;
-            };
-            let slot = match name {
-                "Encrypt" => &mut encrypt,
-                "ToUserName" => &mut to_user_name,
-                "AgentID" => &mut agent_id,
-                _ => continue,
-            };
-            if slot.is_none() && !text.is_empty() {
-                *slot = Some(text.into_owned());
-            }
-        }
+        let [encrypt, to_user_name, agent_id] = texts(body, ["Encrypt", "ToUserName", "AgentID"])?;
         Ok(Envelope {
-            encrypt: encrypt.ok_or(EnvelopeError::MissingEncrypt)?,
-            to_user_name,
-            agent_id,
+            encrypt: encrypt.ok_or(EnvelopeError::MissingEncrypt)?.into_owned(),
+            to_user_name: to_user_name.map(Cow::into_owned),
+            agent_id: agent_id.map(Cow::into_owned),
         })
+    }
+
+    /// Only the `Encrypt` text of a callback body, borrowed from it where it has no escapes
+    /// (what a callback needs: no copy of its ciphertext).
+    ///
+    /// # Errors
+    /// As [`Envelope::parse`].
+    pub fn encrypt_of(body: &[u8]) -> Result<Cow<'_, str>, EnvelopeError> {
+        let [encrypt] = texts(body, ["Encrypt"])?;
+        encrypt.ok_or(EnvelopeError::MissingEncrypt)
     }
 
     /// Render the envelope as WeCom sends it (CDATA values; `AgentID` only when set).
@@ -75,6 +70,27 @@ impl Envelope {
         out.push_str("</xml>");
         out
     }
+}
+
+/// The first non-empty text of each of `names` in `body`. The reader borrows from the body:
+/// a value is copied only where it had escapes to undo.
+fn texts<'a, const N: usize>(
+    body: &'a [u8],
+    names: [&str; N],
+) -> Result<[Option<Cow<'a, str>>; N], EnvelopeError> {
+    let mut found = [const { None }; N];
+    for (name, value) in xml::parse(body)?.0 {
+        let xml::ValueRef::Text(text) = value else {
+            continue;
+        };
+        if let Some(i) = names.iter().position(|n| *n == name)
+            && found[i].is_none()
+            && !text.is_empty()
+        {
+            found[i] = Some(text);
+        }
+    }
+    Ok(found)
 }
 
 fn push_cdata(out: &mut String, name: &str, value: &str) {
@@ -102,6 +118,18 @@ mod tests {
         assert_eq!(e.to_user_name.as_deref(), Some("ww1"));
         assert_eq!(e.agent_id, None);
         assert_eq!(Envelope::parse(&e.to_xml().into_bytes()).unwrap(), e);
+    }
+
+    #[test]
+    fn encrypt_of_borrows_what_parse_copies() {
+        let body = b"<xml><Encrypt></Encrypt><ToUserName>ww1</ToUserName><Encrypt><![CDATA[abc=]]></Encrypt><Encrypt>x</Encrypt></xml>";
+        let encrypt = Envelope::encrypt_of(body).unwrap();
+        assert!(matches!(encrypt, Cow::Borrowed("abc=")), "{encrypt:?}");
+        assert_eq!(Envelope::parse(body).unwrap().encrypt, encrypt);
+        assert_eq!(
+            Envelope::encrypt_of(b"<xml><ToUserName>x</ToUserName></xml>").unwrap_err(),
+            EnvelopeError::MissingEncrypt
+        );
     }
 
     #[test]
