@@ -14,9 +14,10 @@
 //! large index is a page read. (Every key that a sweep writes after the largest key was read is
 //! held in memory until this writer's own sweep, which raises it.) Events of the second the last
 //! sweep ended in are not above it either, and under load they are most new events (thousands
-//! share a second): so the writer also keeps the keys of the largest key's second that it swept
-//! itself ([`Indexed::newest`]) — when that second began in its own sweep, they are all of that
-//! second's keys in `dedup`, and a key of that second not among them is not there.
+//! share a second): so the writer also keeps a fingerprint of each key of the largest key's
+//! second that it swept itself ([`Indexed::newest`]) — when that second began in its own sweep,
+//! they are all of that second's keys in `dedup`, and a key of that second whose fingerprint is
+//! not among them is not there. (A fingerprint that is there only sends the key to the index.)
 //!
 //! `dedup_swept` holds the last event id swept: every event up to it is in `dedup`, every later
 //! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
@@ -25,7 +26,7 @@
 //! only while its event still exists (`events purge` may have removed it); rows of `dedup` go
 //! with their event (a trigger).
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -39,8 +40,8 @@ pub(super) const SWEEP_AT: usize = 16_384;
 /// Sweep what is held after this long without a write.
 pub(super) const SWEEP_IDLE: Duration = Duration::from_secs(10);
 
-/// The most keys of an app's newest second kept after sweeps (~4 MiB); past it, keys of that
-/// second are looked up in `dedup` again. A second of real traffic holds far fewer.
+/// The most fingerprints of an app's newest second kept after sweeps (~1 MiB); past it, keys
+/// of that second are looked up in `dedup` again. A second of real traffic holds far fewer.
 const NEWEST_AT_MOST: usize = 4 * SWEEP_AT;
 
 /// The tables and trigger this module owns (part of the schema).
@@ -87,15 +88,15 @@ pub(super) struct RecentKeys {
 struct Indexed {
     /// The largest key (`None`: the app has none): a key above it is not there.
     largest: Option<Vec<u8>>,
-    /// The keys of the largest key's second, with their events, when every one of them was
-    /// swept by this writer (`None` when they may not have been: keys of that second are looked
-    /// up). Its entries may have lost their events to a purge since.
-    newest: Option<FxHashMap<[u8; 32], i64>>,
+    /// The [`fingerprint`]s of the keys of the largest key's second, when every one of them
+    /// was swept by this writer (`None` when they may not have been: keys of that second are
+    /// looked up).
+    newest: Option<FxHashSet<u64>>,
 }
 
 impl Indexed {
-    /// `key` of event `id` was swept into `dedup`.
-    fn swept(&mut self, key: &[u8; 32], id: i64) {
+    /// `key` was swept into `dedup`.
+    fn swept(&mut self, key: &[u8; 32]) {
         let second = &key[..8];
         match self.largest.as_deref() {
             Some(largest) if &key[..] <= largest => {
@@ -107,13 +108,13 @@ impl Indexed {
                 // Every key of a second that begins in this writer's sweep passes here first
                 // (keys in `dedup` were either below the largest key or held by this writer).
                 if largest.is_none_or(|largest| largest.get(..8).is_none_or(|s| s < second)) {
-                    self.newest = Some(FxHashMap::default());
+                    self.newest = Some(FxHashSet::default());
                 }
                 self.largest = Some(key.to_vec());
             }
         }
         if let Some(newest) = &mut self.newest {
-            newest.insert(*key, id);
+            newest.insert(fingerprint(key));
             if newest.len() > NEWEST_AT_MOST {
                 self.newest = None;
             }
@@ -170,7 +171,7 @@ impl RecentKeys {
         let others_wrote = version != self.data_version;
         if others_wrote {
             self.data_version = version;
-            // It may have swept or purged keys of the newest seconds.
+            // It may have swept keys of the newest seconds.
             for indexed in self.indexed.values_mut() {
                 indexed.newest = None;
             }
@@ -232,15 +233,11 @@ impl RecentKeys {
         }
         if let Some(largest) = &indexed.largest
             && largest.get(..8) == Some(&key[..8])
-            && let Some(newest) = &mut indexed.newest
+            && indexed
+                .newest
+                .as_ref()
+                .is_some_and(|newest| !newest.contains(&fingerprint(key)))
         {
-            let Some(&id) = newest.get(key) else {
-                return Ok(None);
-            };
-            if event_exists(conn, id)? {
-                return Ok(Some(id));
-            }
-            newest.remove(key);
             return Ok(None);
         }
         #[cfg(test)]
@@ -292,9 +289,9 @@ impl RecentKeys {
         let committed = written.and_then(|()| Ok(conn.execute_batch("COMMIT")?));
         match committed {
             Ok(()) => {
-                for ((app, key), &id) in &self.keys {
+                for (app, key) in self.keys.keys() {
                     if let Some(indexed) = self.indexed.get_mut(app) {
-                        indexed.swept(key, id);
+                        indexed.swept(key);
                     }
                 }
                 self.keys.clear();
@@ -351,6 +348,13 @@ static SWEEP_MANY: LazyLock<String> = LazyLock::new(|| {
     let rows = vec!["(?, ?, ?)"; SWEEP_ROWS].join(", ");
     format!("INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES {rows}")
 });
+
+/// 8 bytes of a key's content hash: to tell keys of the same second apart.
+fn fingerprint(key: &[u8; 32]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&key[8..16]);
+    u64::from_ne_bytes(bytes)
+}
 
 /// Whether event `id` still exists (a purge may have removed it, and its key with it).
 fn event_exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
@@ -551,11 +555,10 @@ mod tests {
         key
     }
 
-    /// After a sweep, keys of the second it ended in are told apart without the index — found
-    /// when swept, new when not — and an earlier second's are looked up; a purged event's key
-    /// is new again.
+    /// After a sweep, a new key of the second it ended in is told new without the index; swept
+    /// keys of that second, and keys of an earlier second, are looked up (and found).
     #[test]
-    fn the_newest_seconds_keys_are_known_without_the_index() {
+    fn new_keys_of_the_newest_second_need_no_lookup() {
         let (conn, mut recent) = empty_store();
         let app = "a".into();
         assert_eq!(recent.find(&conn, &app, &key_of(5, 1)).unwrap(), None);
@@ -566,42 +569,31 @@ mod tests {
             recent.remember(&app, &key, id);
         }
         recent.sweep(&conn).unwrap();
-        for (n, id) in [(7, ids[1]), (3, ids[2]), (5, ids[3])] {
-            assert_eq!(recent.find(&conn, &app, &key_of(9, n)).unwrap(), Some(id));
+        let mut find = |key: [u8; 32]| recent.find(&conn, &app, &key).unwrap();
+        for n in [0, 2, 4, 6] {
+            assert_eq!(find(key_of(9, n)), None);
         }
-        assert_eq!(recent.find(&conn, &app, &key_of(9, 4)).unwrap(), None);
-        assert_eq!(recent.lookups, 0, "the newest second needs no lookup");
-        assert_eq!(
-            recent.find(&conn, &app, &key_of(5, 1)).unwrap(),
-            Some(ids[0])
-        );
-        assert_eq!(recent.lookups, 1, "an earlier second is looked up");
-        conn.execute("DELETE FROM events WHERE id = ?1", [ids[2]])
-            .unwrap();
-        assert_eq!(recent.find(&conn, &app, &key_of(9, 3)).unwrap(), None);
+        for (key, id) in [(key_of(9, 7), ids[1]), (key_of(9, 3), ids[2])] {
+            assert_eq!(find(key), Some(id));
+        }
+        assert_eq!(find(key_of(5, 1)), Some(ids[0]));
+        assert_eq!(find(key_of(5, 0)), None);
+        assert_eq!(recent.lookups, 4, "only swept keys and an earlier second's");
         // A later sweep of the same second adds to what is known of it; a new second starts
         // again.
         let id = insert_event(&conn, &key_of(9, 2));
         recent.remember(&app, &key_of(9, 2), id);
         recent.sweep(&conn).unwrap();
         assert_eq!(recent.find(&conn, &app, &key_of(9, 2)).unwrap(), Some(id));
-        assert_eq!(
-            recent.find(&conn, &app, &key_of(9, 7)).unwrap(),
-            Some(ids[1])
-        );
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 1)).unwrap(), None);
+        assert_eq!(recent.lookups, 5);
         let later = insert_event(&conn, &key_of(10, 1));
         recent.remember(&app, &key_of(10, 1), later);
         recent.sweep(&conn).unwrap();
-        assert_eq!(
-            recent.find(&conn, &app, &key_of(10, 1)).unwrap(),
-            Some(later)
-        );
-        assert_eq!(recent.lookups, 1);
-        assert_eq!(
-            recent.find(&conn, &app, &key_of(9, 7)).unwrap(),
-            Some(ids[1])
-        );
-        assert_eq!(recent.lookups, 2);
+        assert_eq!(recent.find(&conn, &app, &key_of(10, 0)).unwrap(), None);
+        assert_eq!(recent.lookups, 5);
+        assert_eq!(recent.find(&conn, &app, &key_of(9, 1)).unwrap(), None);
+        assert_eq!(recent.lookups, 6, "the earlier second is looked up now");
     }
 
     /// Keys of a second the index already had when this writer first looked are looked up:
