@@ -74,14 +74,19 @@ pub fn prepare(series: usize, count: usize) -> Vec<Sealed> {
     (0..count).map(|i| seal(&crypt, series, i)).collect()
 }
 
-/// `count` callbacks of `series`, written to `path` for `wrk`, created over the last
-/// `count / CREATED_PER_SECOND` seconds.
-pub fn write_file(path: &Path, series: usize, count: usize) {
+/// `count` callbacks of `series`, created over the last `count / CREATED_PER_SECOND` seconds
+/// (as a stream at full load), one at a time.
+pub fn created_over_time(series: usize, count: usize) -> impl Iterator<Item = Sealed> {
     let crypt = crypt();
     let first = now() - (count / CREATED_PER_SECOND) as i64;
+    (0..count)
+        .map(move |i| seal_created(&crypt, series, i, first + (i / CREATED_PER_SECOND) as i64))
+}
+
+/// [`created_over_time`], written to `path` for `wrk`.
+pub fn write_file(path: &Path, series: usize, count: usize) {
     let mut out = BufWriter::new(std::fs::File::create(path).expect("requests file"));
-    for i in 0..count {
-        let s = seal_created(&crypt, series, i, first + (i / CREATED_PER_SECOND) as i64);
+    for s in created_over_time(series, count) {
         writeln!(out, "{}\t{}", s.query, s.body).expect("write requests");
     }
     out.flush().expect("flush requests");

@@ -26,6 +26,9 @@
 //! - `instructions`: instructions per callback through `serve` on SQLite under
 //!   `valgrind --tool=callgrind` (the figure noise cannot move): the difference between runs of
 //!   1,100 and 100 sequential callbacks, divided by 1,000.
+//! - `instructions-concurrent`: the same with 32 callbacks in flight, 41,000 against 1,000
+//!   created over time as under full load — so the writer commits groups and sweeps dedup
+//!   keys as it does there; about two minutes (not in the default set).
 //! - `syscalls`: system calls per callback, by call, for the bare endpoint and `serve` on
 //!   SQLite `full` under `wrk`, counted by `perf stat` (needs root; not in the default set).
 //!
@@ -49,6 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use steady::percentile;
 use targets::Target;
 use wecom_callback::testing::postgres::{TestDatabase, server_address};
@@ -116,7 +120,8 @@ fn main() {
                 "steady" => steady_rate(dir, false).await,
                 "flood" => steady_rate(dir, true).await,
                 "welcome" => welcome(dir).await,
-                "instructions" => instructions(dir).await,
+                "instructions" => instructions(dir, Sending::Sequential).await,
+                "instructions-concurrent" => instructions(dir, Sending::Concurrent).await,
                 "syscalls" => syscalls_per_callback(dir).await,
                 "prepare" => {
                     let first: usize = std::env::var("LOAD_SERIES")
@@ -130,7 +135,7 @@ fn main() {
                     println!("sealed callbacks written to {}", dir.display());
                 }
                 other => println!(
-                    "unknown scenario {other:?} (scenarios: {}, syscalls, prepare)",
+                    "unknown scenario {other:?} (scenarios: {}, instructions-concurrent, syscalls, prepare)",
                     all.join(", ")
                 ),
             }
@@ -571,24 +576,37 @@ async fn welcome_on(dir: &Path, name: &str, store: &str) {
     );
 }
 
-async fn instructions(dir: &Path) {
+async fn instructions(dir: &Path, sending: Sending) {
     if Command::new("valgrind").arg("--version").output().is_err() {
         println!("instructions: valgrind is not installed (Debian: apt-get install valgrind)");
         return;
     }
+    let (small, large, in_flight, how) = match sending {
+        Sending::Sequential => (100, 1_100, 1, "sequential callbacks"),
+        Sending::Concurrent => (1_000, 41_000, CONNECTIONS, "32 callbacks in flight"),
+    };
     let mut totals = Vec::new();
-    for (n, series) in [(100usize, 20usize), (1_100, 21)] {
-        totals.push(callgrind_total(dir, n, series).await);
+    for (n, series) in [(small, 20), (large, 21)] {
+        totals.push(callgrind_total(dir, n, series, in_flight).await);
     }
-    let per = (totals[1] as f64 - totals[0] as f64) / 1_000.0;
+    let per = (totals[1] as f64 - totals[0] as f64) / (large - small) as f64;
     println!(
-        "instructions: {per:.0} instructions per callback through serve (SQLite full, info logging, sequential callbacks; callgrind totals {} and {})",
+        "instructions: {per:.0} instructions per callback through serve (SQLite full, info logging, {how}; callgrind totals {} and {})",
         totals[0], totals[1]
     );
 }
 
-/// Total instructions of a `serve` that received `n` callbacks one after another.
-async fn callgrind_total(dir: &Path, n: usize, series: usize) -> u64 {
+/// How the `instructions` scenarios send their callbacks.
+#[derive(Clone, Copy)]
+enum Sending {
+    /// One after another, created now.
+    Sequential,
+    /// [`CONNECTIONS`] at a time, created over time as at full load.
+    Concurrent,
+}
+
+/// Total instructions of a `serve` that received `n` callbacks, `in_flight` at a time.
+async fn callgrind_total(dir: &Path, n: usize, series: usize, in_flight: usize) -> u64 {
     let port = targets::free_port();
     let out = dir.join(format!("callgrind-{n}.out"));
     let config = dir.join(format!("callgrind-{n}.toml"));
@@ -630,16 +648,23 @@ async fn callgrind_total(dir: &Path, n: usize, series: usize) -> u64 {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for sealed in callbacks::prepare(series, n) {
-        let ok = client
-            .post(format!("{base}/callback/contacts?{}", sealed.query))
-            .body(sealed.body)
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false);
-        assert!(ok, "a callback was refused under valgrind");
-    }
+    let requests: Vec<callbacks::Sealed> = if in_flight == 1 {
+        callbacks::prepare(series, n)
+    } else {
+        callbacks::created_over_time(series, n).collect()
+    };
+    let refused = futures::stream::iter(requests)
+        .map(|sealed| {
+            client
+                .post(format!("{base}/callback/contacts?{}", sealed.query))
+                .body(sealed.body)
+                .send()
+        })
+        .buffer_unordered(in_flight)
+        .filter(|r| std::future::ready(!r.as_ref().is_ok_and(|r| r.status().is_success())))
+        .count()
+        .await;
+    assert_eq!(refused, 0, "callbacks were refused under valgrind");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
