@@ -38,7 +38,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use checkpoints::Checkpoints;
 use dedup::RecentKeys;
 use ids::Ids;
-use writer::{Jobs, Memory, Needs, queue};
+use writer::{Jobs, Memory, Needs, Statements, queue};
 
 use super::{
     Appended, Delivery, DeliveryRecord, DeliveryStatus, EventFilter, Inbox, LANE_WAIT, LeaseBatch,
@@ -170,7 +170,7 @@ impl SqliteInbox {
         f: impl FnOnce(&Connection, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let owner = self.owner.clone();
-        queue(&self.jobs, needs, move |conn, _| f(conn, &owner)).await
+        queue(&self.jobs, needs, move |conn, _, _| f(conn, &owner)).await
     }
 
     /// Run `f` on the read connection, off the async threads.
@@ -255,23 +255,28 @@ fn lane_busy(
         .exists(params![app, handler, lane, event_id])?)
 }
 
+/// An event's row. The new rowid is read after it rather than `RETURNING` it, which costs
+/// SQLite a temporary table per statement on this hottest of paths.
+const INSERT_EVENT: &str = "INSERT INTO events
+      (id, app, dedup_key, kind, order_key, plaintext, received_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// A delivery's row.
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries
+      (id, event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
+    VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
 fn append(
     conn: &Connection,
     memory: &mut Memory,
+    statements: &mut Statements<'_>,
     owner: &str,
     event: &NewEvent,
 ) -> Result<Appended, StoreError> {
     if let Some(id) = memory.recent.find(conn, &event.app, &event.dedup_key)? {
         return Ok(Appended::Duplicate(id));
     }
-    // The new rowid rather than `RETURNING`, which costs SQLite a temporary table per
-    // statement on this hottest of paths.
-    conn.prepare_cached(
-        "INSERT INTO events
-               (id, app, dedup_key, kind, order_key, plaintext, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    statements.get(INSERT_EVENT)?.execute(params![
         memory.ids.next_event(conn)?,
         &*event.app,
         &event.dedup_key[..],
@@ -281,7 +286,7 @@ fn append(
         event.received_at
     ])?;
     let id = conn.last_insert_rowid();
-    match insert_deliveries(conn, &mut memory.ids, owner, event, id) {
+    match insert_deliveries(conn, &mut memory.ids, statements, owner, event, id) {
         Ok(leased) => {
             memory.recent.remember(&event.app, &event.dedup_key, id);
             Ok(Appended::New { id, leased })
@@ -308,6 +313,7 @@ fn append(
 fn insert_deliveries(
     conn: &Connection,
     ids: &mut Ids,
+    statements: &mut Statements<'_>,
     owner: &str,
     event: &NewEvent,
     id: i64,
@@ -316,18 +322,14 @@ fn insert_deliveries(
     if event.deliveries.is_empty() {
         return Ok(leased);
     }
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO deliveries
-           (id, event_id, app, handler, lane, next_at, lease_owner, lease_until, created_at)
-         VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
     for delivery in &event.deliveries {
         let waits = match &event.lane {
             Some(lane) => lane_busy(conn, (&event.app, &delivery.handler, lane), id)?,
             None => false,
         };
         let lease = delivery.lease && !waits;
-        insert.execute(params![
+        let next_id = ids.next_delivery(conn)?;
+        statements.get(INSERT_DELIVERY)?.execute(params![
             id,
             &*event.app,
             &*delivery.handler,
@@ -336,7 +338,7 @@ fn insert_deliveries(
             lease.then_some(owner),
             lease.then_some(event.lease_until),
             event.received_at,
-            ids.next_delivery(conn)?,
+            next_id,
         ])?;
         if lease {
             leased.push(Delivery {
@@ -512,9 +514,11 @@ fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>, Sto
 impl Inbox for SqliteInbox {
     async fn append(&self, event: NewEvent) -> Result<Appended, StoreError> {
         let owner = self.owner.clone();
-        queue(&self.jobs, Needs::APPEND, move |conn, memory| {
-            append(conn, memory, &owner, &event)
-        })
+        queue(
+            &self.jobs,
+            Needs::APPEND,
+            move |conn, memory, statements| append(conn, memory, statements, &owner, &event),
+        )
         .await
     }
 
@@ -661,7 +665,7 @@ impl Inbox for SqliteInbox {
     async fn redeliver(&self, app: &str, handler: &str, since: i64) -> Result<u64, StoreError> {
         let (app, handler) = (app.to_owned(), handler.to_owned());
         let now = crate::clock::now_ms();
-        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             let events: Vec<(i64, Option<String>)> = conn
                 .prepare_cached(
                     "SELECT e.id, e.order_key FROM events e
@@ -691,7 +695,7 @@ impl Inbox for SqliteInbox {
     }
 
     async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError> {
-        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
             // Ids grow with arrival, so everything received before `before` lies below the
@@ -715,7 +719,7 @@ impl Inbox for SqliteInbox {
     }
 
     async fn purge_failed(&self, before: i64) -> Result<u64, StoreError> {
-        queue(&self.jobs, Needs::WRITE, move |conn, memory| {
+        queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
             let n = conn
