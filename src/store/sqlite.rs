@@ -698,6 +698,7 @@ impl Inbox for SqliteInbox {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
+            memory.recent.events_deleted();
             // Ids grow with arrival, so everything received before `before` lies below the
             // first id received at or after it: the scan stays within the old rows.
             let n = conn
@@ -722,6 +723,7 @@ impl Inbox for SqliteInbox {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
+            memory.recent.events_deleted();
             let n = conn
                 .prepare_cached(
                     "DELETE FROM events WHERE id IN (

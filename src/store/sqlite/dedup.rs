@@ -73,6 +73,9 @@ pub(super) struct RecentKeys {
     seen_up_to: i64,
     /// `seen_up_to` when the open transaction began.
     seen_at_begin: i64,
+    /// Events may have been deleted since the keys held were remembered (a purge, or another
+    /// process's write): the next sweep indexes only the keys whose events still exist.
+    events_deleted: bool,
     /// `PRAGMA data_version` after our last look: it changes when another connection commits.
     data_version: i64,
     /// What is known of each app's keys in `dedup`, read at the app's first lookup and raised
@@ -171,6 +174,7 @@ impl RecentKeys {
         let others_wrote = version != self.data_version;
         if others_wrote {
             self.data_version = version;
+            self.events_deleted = true;
             // It may have swept keys of the newest seconds.
             for indexed in self.indexed.values_mut() {
                 indexed.newest = None;
@@ -296,6 +300,7 @@ impl RecentKeys {
                 }
                 self.keys.clear();
                 self.tentative.clear();
+                self.events_deleted = false;
                 Ok(())
             }
             Err(e) => {
@@ -305,6 +310,12 @@ impl RecentKeys {
                 Err(e)
             }
         }
+    }
+
+    /// Events were deleted in this writer's transaction (a purge): the keys held of them must
+    /// not reach `dedup`, where nothing would remove them again.
+    pub(super) fn events_deleted(&mut self) {
+        self.events_deleted = true;
     }
 
     fn write_sorted(&self, conn: &Connection) -> Result<(), StoreError> {
@@ -317,6 +328,16 @@ impl RecentKeys {
                 (app_a, key_a).cmp(&(app_b, key_b))
             }
         });
+        if self.events_deleted {
+            let mut insert = conn.prepare_cached(
+                "INSERT OR IGNORE INTO dedup (app, key, event_id)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM events WHERE id = ?3)",
+            )?;
+            for ((app, key), id) in held {
+                insert.execute(params![&**app, &key[..], id])?;
+            }
+            return mark_swept(conn, self.seen_up_to);
+        }
         let mut rows = held.chunks_exact(SWEEP_ROWS);
         let mut insert_many = conn.prepare_cached(&SWEEP_MANY)?;
         for chunk in &mut rows {
@@ -333,10 +354,15 @@ impl RecentKeys {
         for ((app, key), id) in rows.remainder() {
             insert.execute(params![&**app, &key[..], id])?;
         }
-        conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
-            .execute([self.seen_up_to])?;
-        Ok(())
+        mark_swept(conn, self.seen_up_to)
     }
+}
+
+/// Every event up to `id` is in `dedup` (or gone).
+fn mark_swept(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
+        .execute([id])?;
+    Ok(())
 }
 
 /// Keys swept by one statement: a statement per key cost SQLite's start and end of a
@@ -654,6 +680,54 @@ mod tests {
         indexed.sort();
         expected.sort();
         assert_eq!(indexed, expected);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the order of new events, late ones, retries, sweeps and purges, a key is
+        /// found exactly when an event stored under it still exists, with that event's id.
+        #[test]
+        fn find_agrees_with_the_events_stored(
+            steps in proptest::collection::vec((0u8..10, 0i64..4, 0u8..12), 1..150)
+        ) {
+            let (conn, mut recent) = empty_store();
+            let app: std::sync::Arc<str> = "a".into();
+            let mut stored: std::collections::HashMap<[u8; 32], i64> = Default::default();
+            let mut purged: Vec<i64> = Vec::new();
+            for (action, second, n) in steps {
+                let key = key_of(100 + second, n);
+                match action {
+                    0 => {
+                        if let Some((&gone, &id)) = stored.iter().next() {
+                            // As a purge job does.
+                            conn.execute("DELETE FROM events WHERE id = ?1", [id]).unwrap();
+                            recent.events_deleted();
+                            stored.remove(&gone);
+                            purged.push(id);
+                        }
+                    }
+                    1 | 2 => recent.sweep(&conn).unwrap(),
+                    _ => {
+                        let found = recent.find(&conn, &app, &key).unwrap();
+                        proptest::prop_assert_eq!(found, stored.get(&key).copied());
+                        if found.is_none() {
+                            // Ids never repeat (the writer's `Ids`), purges or not.
+                            let id = stored.values().chain(&purged).max().map_or(1, |id| id + 1);
+                            conn.execute(
+                                "INSERT INTO events (id, app, dedup_key, kind, plaintext, received_at)
+                                 VALUES (?1, 'a', ?2, 'k', '<xml/>', 1)",
+                                rusqlite::params![id, &key[..]],
+                            )
+                            .unwrap();
+                            recent.remember(&app, &key, id);
+                            recent.commit();
+                            stored.insert(key, id);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
