@@ -23,8 +23,9 @@
 //! one only in `events`. The writer sweeps once when it starts (keys a crashed process held in
 //! memory are indexed again), and when another process (`replay`, a CLI command) has written,
 //! the writer first reads the keys of the events it has not seen. A key in memory is trusted
-//! only while its event still exists (`events purge` may have removed it); rows of `dedup` go
-//! with their event (a trigger).
+//! only while its event still exists (`events purge` may have removed it), and after a purge
+//! (or another process's write) the next sweep indexes only the keys whose events exist; rows
+//! of `dedup` go with their event (a trigger).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, LazyLock};
