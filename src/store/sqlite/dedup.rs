@@ -488,6 +488,25 @@ mod tests {
         new_id(id_of(&inbox, "<xml>held</xml>").await);
     }
 
+    /// An event purged while its key is held in memory is new again after the sweep that
+    /// follows (its key must not reach `dedup`, where nothing would remove it).
+    #[tokio::test]
+    async fn an_event_purged_before_its_sweep_is_new_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SqliteInbox::open(&dir.path().join("inbox.db")).unwrap();
+        let purged = new_id(id_of(&inbox, "<xml>purged</xml>").await);
+        assert_eq!(inbox.purge(now_ms() + 60_000, 100).await.unwrap(), 1);
+        // Enough appends for a sweep (32 at a time, as group commits).
+        let texts: Vec<String> = (0..super::SWEEP_AT + 64)
+            .map(|i| format!("<xml>{i}</xml>"))
+            .collect();
+        for chunk in texts.chunks(32) {
+            futures::future::join_all(chunk.iter().map(|text| id_of(&inbox, text))).await;
+        }
+        let again = new_id(id_of(&inbox, "<xml>purged</xml>").await);
+        assert!(again > purged);
+    }
+
     /// Keys above the largest indexed one skip the index; below it, and swept by another
     /// process after the largest was read, they are still recognised.
     #[tokio::test]
