@@ -229,20 +229,17 @@ impl RecentKeys {
             self.keys.remove(&held);
         }
         let indexed = self.indexed(conn, app)?;
-        if indexed
-            .largest
-            .as_deref()
-            .is_none_or(|largest| &key[..] > largest)
-        {
+        let Some(largest) = indexed.largest.as_deref() else {
             return Ok(None);
-        }
-        if let Some(largest) = &indexed.largest
-            && largest.get(..8) == Some(&key[..8])
-            && indexed
-                .newest
-                .as_ref()
-                .is_some_and(|newest| !newest.contains(&fingerprint(key)))
-        {
+        };
+        let unknown_in_newest_second = || {
+            largest.get(..8) == Some(&key[..8])
+                && indexed
+                    .newest
+                    .as_ref()
+                    .is_some_and(|newest| !newest.contains(&fingerprint(key)))
+        };
+        if &key[..] > largest || unknown_in_newest_second() {
             return Ok(None);
         }
         #[cfg(test)]
@@ -329,19 +326,16 @@ impl RecentKeys {
                 (app_a, key_a).cmp(&(app_b, key_b))
             }
         });
-        if self.events_deleted {
-            let mut insert = conn.prepare_cached(
-                "INSERT OR IGNORE INTO dedup (app, key, event_id)
-                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM events WHERE id = ?3)",
-            )?;
-            for ((app, key), id) in held {
-                insert.execute(params![&**app, &key[..], id])?;
-            }
-            return mark_swept(conn, self.seen_up_to);
-        }
-        let mut rows = held.chunks_exact(SWEEP_ROWS);
+        // After a deletion every key goes one at a time, checked; else in statements of
+        // `SWEEP_ROWS` (the last few checked too: it costs nothing there).
+        let unchecked = if self.events_deleted {
+            0
+        } else {
+            held.len() - held.len() % SWEEP_ROWS
+        };
+        let (many, few) = held.split_at(unchecked);
         let mut insert_many = conn.prepare_cached(&SWEEP_MANY)?;
-        for chunk in &mut rows {
+        for chunk in many.chunks_exact(SWEEP_ROWS) {
             for (i, ((app, key), id)) in chunk.iter().enumerate() {
                 insert_many.raw_bind_parameter(3 * i + 1, &**app)?;
                 insert_many.raw_bind_parameter(3 * i + 2, &key[..])?;
@@ -349,21 +343,17 @@ impl RecentKeys {
             }
             insert_many.raw_execute()?;
         }
-        let mut insert = conn.prepare_cached(
-            "INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES (?1, ?2, ?3)",
+        let mut insert_checked = conn.prepare_cached(
+            "INSERT OR IGNORE INTO dedup (app, key, event_id)
+             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM events WHERE id = ?3)",
         )?;
-        for ((app, key), id) in rows.remainder() {
-            insert.execute(params![&**app, &key[..], id])?;
+        for ((app, key), id) in few {
+            insert_checked.execute(params![&**app, &key[..], id])?;
         }
-        mark_swept(conn, self.seen_up_to)
+        conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
+            .execute([self.seen_up_to])?;
+        Ok(())
     }
-}
-
-/// Every event up to `id` is in `dedup` (or gone).
-fn mark_swept(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
-        .execute([id])?;
-    Ok(())
 }
 
 /// Keys swept by one statement: a statement per key cost SQLite's start and end of a
@@ -703,7 +693,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 64,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
 
         /// Whatever the order of new events, late ones, retries, sweeps and purges, a key is
         /// found exactly when an event stored under it still exists, with that event's id.
