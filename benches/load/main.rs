@@ -28,7 +28,7 @@
 //!   1,100 and 100 sequential callbacks, divided by 1,000.
 //! - `instructions-concurrent`: the same with 32 callbacks in flight, 41,000 against 1,000
 //!   created over time as under full load — so the writer commits groups and sweeps dedup
-//!   keys as it does there; about two minutes (not in the default set).
+//!   keys as it does there; about a minute (not in the default set).
 //! - `syscalls`: system calls per callback, by call, for the bare endpoint and `serve` on
 //!   SQLite `full` under `wrk`, counted by `perf stat` (needs root; not in the default set).
 //!
@@ -581,13 +581,13 @@ async fn instructions(dir: &Path, sending: Sending) {
         println!("instructions: valgrind is not installed (Debian: apt-get install valgrind)");
         return;
     }
-    let (small, large, in_flight, how) = match sending {
-        Sending::Sequential => (100, 1_100, 1, "sequential callbacks"),
-        Sending::Concurrent => (1_000, 41_000, CONNECTIONS, "32 callbacks in flight"),
+    let (small, large, how) = match sending {
+        Sending::Sequential => (100, 1_100, "sequential callbacks"),
+        Sending::Concurrent => (1_000, 41_000, "32 callbacks in flight"),
     };
     let mut totals = Vec::new();
     for (n, series) in [(small, 20), (large, 21)] {
-        totals.push(callgrind_total(dir, n, series, in_flight).await);
+        totals.push(callgrind_total(dir, n, series, sending).await);
     }
     let per = (totals[1] as f64 - totals[0] as f64) / (large - small) as f64;
     println!(
@@ -605,8 +605,8 @@ enum Sending {
     Concurrent,
 }
 
-/// Total instructions of a `serve` that received `n` callbacks, `in_flight` at a time.
-async fn callgrind_total(dir: &Path, n: usize, series: usize, in_flight: usize) -> u64 {
+/// Total instructions of a `serve` that received `n` callbacks, sent as `sending` says.
+async fn callgrind_total(dir: &Path, n: usize, series: usize, sending: Sending) -> u64 {
     let port = targets::free_port();
     let out = dir.join(format!("callgrind-{n}.out"));
     let config = dir.join(format!("callgrind-{n}.toml"));
@@ -648,10 +648,12 @@ async fn callgrind_total(dir: &Path, n: usize, series: usize, in_flight: usize) 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let requests: Vec<callbacks::Sealed> = if in_flight == 1 {
-        callbacks::prepare(series, n)
-    } else {
-        callbacks::created_over_time(series, n).collect()
+    let (requests, in_flight) = match sending {
+        Sending::Sequential => (callbacks::prepare(series, n), 1),
+        Sending::Concurrent => (
+            callbacks::created_over_time(series, n).collect(),
+            CONNECTIONS,
+        ),
     };
     let refused = futures::stream::iter(requests)
         .map(|sealed| {
