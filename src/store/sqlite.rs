@@ -353,6 +353,20 @@ fn insert_deliveries(
     Ok(leased)
 }
 
+/// Run a `DELETE FROM events … RETURNING id`: how many events it deleted, told to the dedup
+/// keys held in memory (the keys of deleted events must not be swept into `dedup`).
+fn delete_events(mut deleted: rusqlite::Rows<'_>, memory: &mut Memory) -> Result<u64, StoreError> {
+    let (mut n, mut largest) = (0, None);
+    while let Some(row) = deleted.next()? {
+        n += 1;
+        largest = largest.max(Some(row.get::<_, i64>(0)?));
+    }
+    if let Some(largest) = largest {
+        memory.recent.events_deleted(largest);
+    }
+    Ok(n)
+}
+
 /// Plan each cached statement once. Otherwise SQLite plans a statement again — parses and
 /// compiles it anew — whenever a parameter whose value its plan looked at is bound again: a
 /// lease binds its `LIMIT` (the handler's free slots) at every call, and while a backlog ran,
@@ -698,23 +712,22 @@ impl Inbox for SqliteInbox {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
-            memory.recent.events_deleted();
             // Ids grow with arrival, so everything received before `before` lies below the
             // first id received at or after it: the scan stays within the old rows.
-            let n = conn
-                .prepare_cached(
-                    "DELETE FROM events WHERE id IN (
-                       SELECT e.id FROM events e
-                       WHERE e.id < coalesce(
-                               (SELECT id FROM events WHERE received_at >= ?1 ORDER BY id LIMIT 1),
-                               (SELECT max(id) + 1 FROM events))
-                         AND e.received_at < ?1
-                         AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                         WHERE d.event_id = e.id AND d.status != 'done')
-                       ORDER BY e.id LIMIT ?2)",
-                )?
-                .execute(params![before, batch as i64])?;
-            Ok(n as u64)
+            let mut delete = conn.prepare_cached(
+                "DELETE FROM events WHERE id IN (
+                   SELECT e.id FROM events e
+                   WHERE e.id < coalesce(
+                           (SELECT id FROM events WHERE received_at >= ?1 ORDER BY id LIMIT 1),
+                           (SELECT max(id) + 1 FROM events))
+                     AND e.received_at < ?1
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.event_id = e.id AND d.status != 'done')
+                   ORDER BY e.id LIMIT ?2)
+                 RETURNING id",
+            )?;
+            let deleted = delete.query(params![before, batch as i64])?;
+            delete_events(deleted, memory)
         })
         .await
     }
@@ -723,19 +736,18 @@ impl Inbox for SqliteInbox {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
             ids::record_floors(conn)?;
             memory.ids.forget();
-            memory.recent.events_deleted();
-            let n = conn
-                .prepare_cached(
-                    "DELETE FROM events WHERE id IN (
-                       SELECT e.id FROM events e
-                       WHERE e.received_at < ?1
-                         AND EXISTS (SELECT 1 FROM deliveries d
-                                     WHERE d.event_id = e.id AND d.status = 'dead')
-                         AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                         WHERE d.event_id = e.id AND d.status = 'pending'))",
-                )?
-                .execute([before])?;
-            Ok(n as u64)
+            let mut delete = conn.prepare_cached(
+                "DELETE FROM events WHERE id IN (
+                   SELECT e.id FROM events e
+                   WHERE e.received_at < ?1
+                     AND EXISTS (SELECT 1 FROM deliveries d
+                                 WHERE d.event_id = e.id AND d.status = 'dead')
+                     AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                     WHERE d.event_id = e.id AND d.status = 'pending'))
+                 RETURNING id",
+            )?;
+            let deleted = delete.query([before])?;
+            delete_events(deleted, memory)
         })
         .await
     }

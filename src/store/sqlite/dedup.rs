@@ -74,9 +74,13 @@ pub(super) struct RecentKeys {
     seen_up_to: i64,
     /// `seen_up_to` when the open transaction began.
     seen_at_begin: i64,
-    /// Events may have been deleted since the keys held were remembered (a purge, or another
-    /// process's write): the next sweep indexes only the keys whose events still exist.
-    events_deleted: bool,
+    /// Events up to this id may have been deleted since the keys held were remembered (by a
+    /// purge, or any event by another process's write): the next sweep indexes only those of
+    /// the keys held of such ids whose events still exist.
+    deleted_up_to: Option<i64>,
+    /// Held keys whose events a sweep checked (read by tests).
+    #[cfg(test)]
+    checked: std::cell::Cell<usize>,
     /// `PRAGMA data_version` after our last look: it changes when another connection commits.
     data_version: i64,
     /// What is known of each app's keys in `dedup`, read at the app's first lookup and raised
@@ -175,7 +179,7 @@ impl RecentKeys {
         let others_wrote = version != self.data_version;
         if others_wrote {
             self.data_version = version;
-            self.events_deleted = true;
+            self.deleted_up_to = Some(i64::MAX);
             // It may have swept keys of the newest seconds.
             for indexed in self.indexed.values_mut() {
                 indexed.newest = None;
@@ -298,7 +302,7 @@ impl RecentKeys {
                 }
                 self.keys.clear();
                 self.tentative.clear();
-                self.events_deleted = false;
+                self.deleted_up_to = None;
                 Ok(())
             }
             Err(e) => {
@@ -310,14 +314,32 @@ impl RecentKeys {
         }
     }
 
-    /// Events were deleted in this writer's transaction (a purge): the keys held of them must
-    /// not reach `dedup`, where nothing would remove them again.
-    pub(super) fn events_deleted(&mut self) {
-        self.events_deleted = true;
+    /// Events, none with an id above `largest`, were deleted in this writer's transaction (a
+    /// purge): the keys held of them must not reach `dedup`, where nothing would remove them
+    /// again.
+    pub(super) fn events_deleted(&mut self, largest: i64) {
+        self.deleted_up_to = self.deleted_up_to.max(Some(largest));
     }
 
     fn write_sorted(&self, conn: &Connection) -> Result<(), StoreError> {
         let mut held: Vec<(&Key, &i64)> = self.keys.iter().collect();
+        if let Some(deleted_up_to) = self.deleted_up_to {
+            // In id order, so each page of `events` is read once (a sweep holds up to ~16,000
+            // keys: looked up in key order, each was a page read at random).
+            held.sort_unstable_by_key(|(_, id)| **id);
+            let mut exists = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+            let mut kept = Vec::with_capacity(held.len());
+            for (key, id) in held {
+                if *id > deleted_up_to || exists.exists([id])? {
+                    kept.push((key, id));
+                }
+                #[cfg(test)]
+                if *id <= deleted_up_to {
+                    self.checked.set(self.checked.get() + 1);
+                }
+            }
+            held = kept;
+        }
         // Almost every key is of the same app (the same `Arc`): compare its name only when not.
         held.sort_unstable_by(|((app_a, key_a), _), ((app_b, key_b), _)| {
             if Arc::ptr_eq(app_a, app_b) {
@@ -326,14 +348,8 @@ impl RecentKeys {
                 (app_a, key_a).cmp(&(app_b, key_b))
             }
         });
-        // After a deletion every key goes one at a time, checked; else in statements of
-        // `SWEEP_ROWS` (the last few checked too: it costs nothing there).
-        let unchecked = if self.events_deleted {
-            0
-        } else {
-            held.len() - held.len() % SWEEP_ROWS
-        };
-        let (many, few) = held.split_at(unchecked);
+        // In statements of `SWEEP_ROWS` keys, the last few one at a time.
+        let (many, few) = held.split_at(held.len() - held.len() % SWEEP_ROWS);
         let mut insert_many = conn.prepare_cached(&SWEEP_MANY)?;
         for chunk in many.chunks_exact(SWEEP_ROWS) {
             for (i, ((app, key), id)) in chunk.iter().enumerate() {
@@ -343,12 +359,11 @@ impl RecentKeys {
             }
             insert_many.raw_execute()?;
         }
-        let mut insert_checked = conn.prepare_cached(
-            "INSERT OR IGNORE INTO dedup (app, key, event_id)
-             SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM events WHERE id = ?3)",
+        let mut insert_one = conn.prepare_cached(
+            "INSERT OR IGNORE INTO dedup (app, key, event_id) VALUES (?1, ?2, ?3)",
         )?;
         for ((app, key), id) in few {
-            insert_checked.execute(params![&**app, &key[..], id])?;
+            insert_one.execute(params![&**app, &key[..], id])?;
         }
         conn.prepare_cached("UPDATE dedup_swept SET up_to = max(up_to, ?1)")?
             .execute([self.seen_up_to])?;
@@ -393,6 +408,7 @@ mod tests {
     use super::RecentKeys;
     use crate::clock::now_ms;
     use crate::store::contract::event;
+    use crate::store::sqlite::writer::{Needs, queue};
     use crate::store::sqlite::{SqliteInbox, schema};
     use crate::store::{Appended, Inbox};
 
@@ -495,6 +511,54 @@ mod tests {
         }
         let again = new_id(id_of(&inbox, "<xml>purged</xml>").await);
         assert!(again > purged);
+    }
+
+    /// A purge that deleted nothing leaves the held keys to be swept unchecked; one that
+    /// deleted events has the keys up to its largest id checked.
+    #[tokio::test]
+    async fn only_a_purge_that_deleted_events_has_held_keys_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let inbox = SqliteInbox::open(&dir.path().join("inbox.db")).unwrap();
+        let old = new_id(id_of(&inbox, "<xml>old</xml>").await);
+        let deleted_up_to = async || {
+            queue(&inbox.jobs, Needs::WRITE, |_, memory, _| {
+                Ok(memory.recent.deleted_up_to)
+            })
+            .await
+            .unwrap()
+        };
+        assert_eq!(inbox.purge(0, 100).await.unwrap(), 0);
+        assert_eq!(deleted_up_to().await, None);
+        assert_eq!(inbox.purge(now_ms() + 60_000, 100).await.unwrap(), 1);
+        assert_eq!(deleted_up_to().await, Some(old));
+    }
+
+    /// After a deletion, a sweep checks the held keys of ids up to the largest deleted one
+    /// (and drops those whose events are gone), and no other.
+    #[test]
+    fn a_sweep_after_a_deletion_checks_only_the_keys_it_may_have_removed() {
+        let (conn, mut recent) = empty_store();
+        let app: std::sync::Arc<str> = "a".into();
+        let ids: Vec<i64> = (0..10)
+            .map(|n| {
+                let key = key_of(100, n);
+                let id = insert_event(&conn, &key);
+                recent.remember(&app, &key, id);
+                id
+            })
+            .collect();
+        recent.commit();
+        conn.execute("DELETE FROM events WHERE id = ?1", [ids[2]])
+            .unwrap();
+        recent.events_deleted(ids[3]);
+        recent.sweep(&conn).unwrap();
+        assert_eq!(recent.checked.get(), 4);
+        let swept: i64 = conn
+            .query_row("SELECT count(*) FROM dedup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(swept, 9, "every key but the deleted event's");
+        recent.sweep(&conn).unwrap();
+        assert_eq!(recent.checked.get(), 4, "a sweep after it checks nothing");
     }
 
     /// Keys above the largest indexed one skip the index; below it, and swept by another
@@ -716,7 +780,7 @@ mod tests {
                         if let Some((&gone, &id)) = stored.iter().next() {
                             // As a purge job does.
                             conn.execute("DELETE FROM events WHERE id = ?1", [id]).unwrap();
-                            recent.events_deleted();
+                            recent.events_deleted(id);
                             stored.remove(&gone);
                             purged.push(id);
                         }
