@@ -24,8 +24,10 @@
 //! memory are indexed again), and when another process (`replay`, a CLI command) has written,
 //! the writer first reads the keys of the events it has not seen. A key in memory is trusted
 //! only while its event still exists (`events purge` may have removed it), and after a purge
-//! (or another process's write) the next sweep indexes only the keys whose events exist; rows
-//! of `dedup` go with their event (a trigger).
+//! that deleted events (or another process's write) the next sweep indexes only the keys whose
+//! events exist — checking, in id order, only the keys of ids up to the largest one deleted
+//! (the hourly purge deletes old events, below every key held, and usually nothing); rows of
+//! `dedup` go with their event (a trigger).
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, LazyLock};
