@@ -260,6 +260,7 @@ async fn hostile_input_gets_a_4xx_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, POST");
     assert_eq!(
         inbox
             .list(EventFilter {

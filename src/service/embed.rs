@@ -126,7 +126,7 @@ impl Service {
                             key: format!("apps.{}.encoding_aes_key", a.name),
                             reason: e.to_string(),
                         })?,
-                    reply: a.reply.clone(),
+                    reply: a.reply.clone().into(),
                     timestamp_tolerance: config.server.timestamp_tolerance,
                 }))
             })

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::callback::{self, CallbackError, CallbackQuery, TimestampWindow, Undecryptable};
 use crate::clock::now_ms;
 use crate::crypto::MsgCrypt;
@@ -36,8 +38,8 @@ pub(crate) struct AppRoute {
     pub(crate) path: String,
     /// Its crypto.
     pub(crate) crypt: MsgCrypt,
-    /// The body of 200 answers to POSTs.
-    pub(crate) reply: String,
+    /// The body of 200 answers to POSTs (shared by each answer, not copied).
+    pub(crate) reply: Bytes,
     /// How far a callback's timestamp may be from our clock (zero: no check).
     pub(crate) timestamp_tolerance: Duration,
 }
@@ -55,15 +57,15 @@ pub(crate) struct Answer {
     /// `text/plain` with or without a charset, or Prometheus' content type.
     pub(crate) content_type: &'static str,
     /// The body.
-    pub(crate) body: String,
+    pub(crate) body: Bytes,
 }
 
 impl Answer {
-    fn ok(body: String) -> Self {
+    fn ok(body: impl Into<Bytes>) -> Self {
         Answer {
             status: 200,
             content_type: "text/plain",
-            body,
+            body: body.into(),
         }
     }
 
@@ -71,7 +73,7 @@ impl Answer {
         Answer {
             status,
             content_type: "text/plain; charset=utf-8",
-            body: reason.into(),
+            body: Bytes::from(reason.into()),
         }
     }
 
@@ -284,7 +286,7 @@ impl Web {
     /// GET /healthz: 200 when the store answers.
     pub(crate) async fn healthz(&self) -> Answer {
         match self.store_health().await {
-            Ok(()) => Answer::ok("ok".into()),
+            Ok(()) => Answer::ok("ok"),
             Err(e) => Answer::refuse(503, e),
         }
     }
@@ -322,7 +324,7 @@ impl Web {
         Answer {
             status: 200,
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            body: self.metrics.render(),
+            body: self.metrics.render().into(),
         }
     }
 }
