@@ -54,7 +54,8 @@ impl AppRoute {
 pub(crate) struct Answer {
     /// The HTTP status.
     pub(crate) status: u16,
-    /// `text/plain` with or without a charset, or Prometheus' content type.
+    /// `text/plain` with or without a charset, or Prometheus' content type (one of this
+    /// module's literals, sent as a static header value).
     pub(crate) content_type: &'static str,
     /// The body.
     pub(crate) body: Bytes,
