@@ -91,6 +91,26 @@ fn a_closed_stdout_ends_a_command_quietly() {
     }
 }
 
+/// `seal` with nothing to seal (an empty file, or no file and nothing piped in) says so, rather
+/// than sealing an empty plaintext that the server would refuse.
+#[test]
+fn seal_refuses_an_empty_plaintext() {
+    let config = example_config();
+    let o = run(&["seal", "--config", &config, "--verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: nothing to seal: stdin is empty"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.xml");
+    std::fs::write(&empty, "").unwrap();
+    let o = run(&["seal", "--config", &config, &empty.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("empty.xml is empty"), "{}", stderr(&o));
+}
+
 #[test]
 fn seal_then_decrypt_round_trips_and_tampering_is_named() {
     let file = fixture_path("change_external_contact__add_external_contact.xml");

@@ -72,6 +72,14 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let app: &AppConfig = &config.apps[index];
     let crypt = app.msg_crypt()?;
     let plaintext = read_input(args.file)?;
+    if plaintext.is_empty() {
+        let source = args
+            .file
+            .map_or_else(|| "stdin".to_owned(), |f| f.display().to_string());
+        return Err(CliError::new(format!(
+            "nothing to seal: {source} is empty (the plaintext to encrypt; with --verify, the echostr)"
+        )));
+    }
     let mut rng = rand::thread_rng();
     let timestamp = args
         .timestamp
