@@ -146,13 +146,7 @@ impl Event {
     /// and filters, e.g. `change_external_contact/add_external_contact`.
     pub fn kind(&self) -> String {
         match (self.event_name(), self.change_type()) {
-            (Some(e), Some(c)) => {
-                let mut kind = String::with_capacity(e.len() + 1 + c.len());
-                kind.push_str(e);
-                kind.push('/');
-                kind.push_str(c);
-                kind
-            }
+            (Some(e), Some(c)) => [e, "/", c].concat(),
             (Some(e), None) => e.to_owned(),
             _ => match self {
                 Event::Unknown(u) => u.text("MsgType").unwrap_or("unknown").to_owned(),

@@ -353,9 +353,20 @@ fn insert_deliveries(
     Ok(leased)
 }
 
-/// Run a `DELETE FROM events … RETURNING id`: how many events it deleted, told to the dedup
-/// keys held in memory (the keys of deleted events must not be swept into `dedup`).
-fn delete_events(mut deleted: rusqlite::Rows<'_>, memory: &mut Memory) -> Result<u64, StoreError> {
+/// Delete events with `delete` (a `DELETE FROM events … RETURNING id`): how many it deleted.
+/// The largest ids first go to `id_floor`, so that no id is given again; the writer's dedup
+/// keys in memory are told the largest id deleted (the keys of deleted events must not be
+/// swept into `dedup`).
+fn delete_events(
+    conn: &Connection,
+    memory: &mut Memory,
+    delete: &str,
+    params: impl rusqlite::Params,
+) -> Result<u64, StoreError> {
+    ids::record_floors(conn)?;
+    memory.ids.forget();
+    let mut delete = conn.prepare_cached(delete)?;
+    let mut deleted = delete.query(params)?;
     let (mut n, mut largest) = (0, None);
     while let Some(row) = deleted.next()? {
         n += 1;
@@ -710,11 +721,11 @@ impl Inbox for SqliteInbox {
 
     async fn purge(&self, before: i64, batch: usize) -> Result<u64, StoreError> {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
-            ids::record_floors(conn)?;
-            memory.ids.forget();
             // Ids grow with arrival, so everything received before `before` lies below the
             // first id received at or after it: the scan stays within the old rows.
-            let mut delete = conn.prepare_cached(
+            delete_events(
+                conn,
+                memory,
                 "DELETE FROM events WHERE id IN (
                    SELECT e.id FROM events e
                    WHERE e.id < coalesce(
@@ -725,18 +736,17 @@ impl Inbox for SqliteInbox {
                                      WHERE d.event_id = e.id AND d.status != 'done')
                    ORDER BY e.id LIMIT ?2)
                  RETURNING id",
-            )?;
-            let deleted = delete.query(params![before, batch as i64])?;
-            delete_events(deleted, memory)
+                params![before, batch as i64],
+            )
         })
         .await
     }
 
     async fn purge_failed(&self, before: i64) -> Result<u64, StoreError> {
         queue(&self.jobs, Needs::WRITE, move |conn, memory, _| {
-            ids::record_floors(conn)?;
-            memory.ids.forget();
-            let mut delete = conn.prepare_cached(
+            delete_events(
+                conn,
+                memory,
                 "DELETE FROM events WHERE id IN (
                    SELECT e.id FROM events e
                    WHERE e.received_at < ?1
@@ -745,9 +755,8 @@ impl Inbox for SqliteInbox {
                      AND NOT EXISTS (SELECT 1 FROM deliveries d
                                      WHERE d.event_id = e.id AND d.status = 'pending'))
                  RETURNING id",
-            )?;
-            let deleted = delete.query([before])?;
-            delete_events(deleted, memory)
+                [before],
+            )
         })
         .await
     }

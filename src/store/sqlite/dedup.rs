@@ -329,10 +329,9 @@ impl RecentKeys {
             // In id order, so each page of `events` is read once (a sweep holds up to ~16,000
             // keys: looked up in key order, each was a page read at random).
             held.sort_unstable_by_key(|(_, id)| **id);
-            let mut exists = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
             let mut kept = Vec::with_capacity(held.len());
             for (key, id) in held {
-                if *id > deleted_up_to || exists.exists([id])? {
+                if *id > deleted_up_to || event_exists(conn, *id)? {
                     kept.push((key, id));
                 }
                 #[cfg(test)]
