@@ -111,6 +111,48 @@ fn seal_refuses_an_empty_plaintext() {
     assert!(stderr(&o).contains("empty.xml is empty"), "{}", stderr(&o));
 }
 
+/// `seal --verify` takes the echostr as `echo` pipes it (its line ending is not part of the
+/// echostr), and warns when the server would refuse the one it seals.
+#[test]
+fn seal_verify_takes_a_piped_echostr_and_warns_of_a_bad_one() {
+    use std::io::Write;
+    let config = example_config();
+    let seal = |input: &str| {
+        let mut child = bin()
+            .args(["seal", "--config", &config, "--verify"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for piped in ["1234567890\n", "1234567890\r\n", "1234567890"] {
+        let sealed = seal(piped);
+        assert!(sealed.status.success(), "{piped:?}: {}", stderr(&sealed));
+        assert_eq!(stderr(&sealed), "", "{piped:?}");
+        let query = stdout(&sealed).trim().to_owned();
+        let opened = run(&["decrypt", "--config", &config, "--query", &query]);
+        assert!(opened.status.success(), "{}", stderr(&opened));
+        assert_eq!(stdout(&opened), "1234567890\n", "{piped:?}");
+    }
+    for bad in ["two words\n", "<xml/>", "1234567890\n\n"] {
+        let o = seal(bad);
+        assert!(o.status.success(), "{bad:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with("warning: not an echostr the server answers"),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn seal_then_decrypt_round_trips_and_tampering_is_named() {
     let file = fixture_path("change_external_contact__add_external_contact.xml");

@@ -123,7 +123,8 @@ enum Command {
         /// The nonce to sign with (default: random).
         #[arg(long)]
         nonce: Option<String>,
-        /// Make a GET URL verification (the plaintext becomes the echostr) instead of a POST.
+        /// Make a GET URL verification (the plaintext becomes the echostr: a short printable
+        /// token; a trailing line ending is dropped) instead of a POST.
         #[arg(long)]
         verify: bool,
         /// Send it to this URL (e.g. http://127.0.0.1:8080/callback/contacts) and print the answer.

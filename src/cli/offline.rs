@@ -71,7 +71,10 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let (config, index) = load_app(args.config, args.app, crate::config::Uses::Callbacks)?;
     let app: &AppConfig = &config.apps[index];
     let crypt = app.msg_crypt()?;
-    let plaintext = read_input(args.file)?;
+    let mut plaintext = read_input(args.file)?;
+    if args.verify {
+        plaintext = echostr(plaintext);
+    }
     if plaintext.is_empty() {
         let source = args
             .file
@@ -104,6 +107,27 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
         }
         Some(url) => send(url, &query, sealed.body),
     }
+}
+
+/// The echostr to seal for `seal --verify`: the input without the line ending a shell's `echo`
+/// or an editor adds. One the server would not take back (it answers only a short printable
+/// token — WeCom sends a random number) is still sealed, to test that refusal, with a warning
+/// that says so before the 400 does.
+fn echostr(mut input: Vec<u8>) -> Vec<u8> {
+    if input.ends_with(b"\n") {
+        input.pop();
+        if input.ends_with(b"\r") {
+            input.pop();
+        }
+    }
+    let token = std::str::from_utf8(&input).unwrap_or("");
+    if !input.is_empty() && !callback::looks_like_echostr(token) {
+        eprintln!(
+            "warning: not an echostr the server answers: it takes back only 1 to 128 printable \
+             ASCII characters without spaces, quotes or markup (WeCom sends a random number)"
+        );
+    }
+    input
 }
 
 fn send(url: &str, query: &str, body: Option<String>) -> CliResult {
