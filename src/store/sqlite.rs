@@ -35,7 +35,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use checkpoints::Checkpoints;
+use checkpoints::{CheckpointRequest, Checkpoints};
 use dedup::RecentKeys;
 use ids::Ids;
 use writer::{Jobs, Memory, Needs, Statements, queue};
@@ -79,6 +79,9 @@ pub struct SqliteInbox {
     _lock: Option<File>,
     /// The background checkpoints of the store's owner.
     _checkpoints: Option<Checkpoints>,
+    /// What the background checkpoints ask the writer (for tests to ask it too).
+    #[cfg(test)]
+    checkpoint: CheckpointRequest,
 }
 
 impl SqliteInbox {
@@ -109,11 +112,12 @@ impl SqliteInbox {
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.busy_timeout(options.busy_timeout)?;
         plan_once(&conn)?;
-        // Checkpoint (copy the WAL back into the database) every ~40 MB rather than every 4 MB:
-        // pages rewritten by many commits (the last pages of `events`) are then copied once,
-        // and acknowledgements stall on a checkpoint far less often — for the owner, whose
-        // background checkpoints ([`checkpoints`]) leave this one little to copy, hardly at all.
-        // The WAL file is cut back to 64 MB afterwards.
+        // The writer's own checkpoint (copying the WAL back into the database) every ~40 MB
+        // rather than every 4 MB: pages rewritten by many commits (the last pages of `events`)
+        // are then copied once, and acknowledgements stall on a checkpoint far less often. For
+        // the owner it is only the net: its background checkpoints ([`checkpoints`]) copy the
+        // WAL and hand the writer the last frames long before. The WAL file is cut back to
+        // 64 MB afterwards.
         conn.pragma_update(None, "wal_autocheckpoint", 10000)?;
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -130,14 +134,21 @@ impl SqliteInbox {
         reader.busy_timeout(options.busy_timeout)?;
         plan_once(&reader)?;
         reader.pragma_update(None, "query_only", "ON")?;
-        let jobs = writer::start(conn, memory, options.full_sync)?;
+        let checkpoint = CheckpointRequest::default();
+        let jobs = writer::start(conn, memory, options.full_sync, checkpoint.clone())?;
         let checkpoints = if options.owner {
-            Some(Checkpoints::start(path, options.busy_timeout)?)
+            Some(Checkpoints::start(
+                path,
+                options.busy_timeout,
+                checkpoint.clone(),
+            )?)
         } else {
             None
         };
         Ok(SqliteInbox {
             _checkpoints: checkpoints,
+            #[cfg(test)]
+            checkpoint,
             jobs,
             reader: Arc::new(Mutex::new(reader)),
             owner: super::lease_owner().into(),

@@ -16,6 +16,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use rusqlite::{CachedStatement, Connection};
 use tokio::sync::oneshot;
 
+use super::checkpoints::{self, CheckpointRequest};
 use super::dedup::{self, RecentKeys};
 use super::ids::Ids;
 use crate::store::StoreError;
@@ -25,11 +26,17 @@ use crate::store::reply::{Caller, Outbox};
 pub(super) type Jobs = mpsc::Sender<Box<dyn Job>>;
 
 /// Start the writer thread on `conn` (migrated, in WAL mode), committing at `synchronous =
-/// FULL` when `full_sync` (see [`Needs::durable`]), else `NORMAL`.
+/// FULL` when `full_sync` (see [`Needs::durable`]), else `NORMAL`, and finishing a checkpoint
+/// between two batches whenever `checkpoint` asks.
 ///
 /// # Errors
 /// The thread cannot start, or the connection refuses its `synchronous` setting.
-pub(super) fn start(conn: Connection, memory: Memory, full_sync: bool) -> Result<Jobs, StoreError> {
+pub(super) fn start(
+    conn: Connection,
+    memory: Memory,
+    full_sync: bool,
+    checkpoint: CheckpointRequest,
+) -> Result<Jobs, StoreError> {
     let level = if full_sync { "FULL" } else { "NORMAL" };
     conn.pragma_update(None, "synchronous", level)?;
     let sync = SyncLevel {
@@ -39,7 +46,7 @@ pub(super) fn start(conn: Connection, memory: Memory, full_sync: bool) -> Result
     let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
     std::thread::Builder::new()
         .name("sqlite-inbox".into())
-        .spawn(move || writer(conn, memory, queue, sync))
+        .spawn(move || writer(conn, memory, queue, sync, &checkpoint))
         .map_err(|e| StoreError(format!("cannot start the inbox thread: {e}")))?;
     Ok(jobs)
 }
@@ -204,6 +211,7 @@ fn writer(
     mut memory: Memory,
     queue: mpsc::Receiver<Box<dyn Job>>,
     mut sync: SyncLevel,
+    checkpoint: &CheckpointRequest,
 ) {
     loop {
         let first = match queue.recv_timeout(dedup::SWEEP_IDLE) {
@@ -211,6 +219,9 @@ fn writer(
             Err(RecvTimeoutError::Timeout) => {
                 if memory.recent.holds_any() {
                     sweep(&conn, &mut memory, &mut sync);
+                }
+                if checkpoint.take() {
+                    checkpoints::finish(&conn);
                 }
                 continue;
             }
@@ -238,6 +249,9 @@ fn writer(
         outbox.send();
         if memory.recent.sweep_due() {
             sweep(&conn, &mut memory, &mut sync);
+        }
+        if checkpoint.take() {
+            checkpoints::finish(&conn);
         }
     }
 }
