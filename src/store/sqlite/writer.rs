@@ -8,7 +8,8 @@
 //! If the transaction cannot begin (another process holds the write lock past `busy_timeout`)
 //! or cannot commit, every job of the batch fails and nothing of it is written — no job ever
 //! runs outside the transaction. Between batches the thread sweeps the dedup keys it holds in
-//! memory ([`dedup`]); what it keeps between transactions is its [`Memory`], what the jobs of
+//! memory ([`dedup`]) and finishes a checkpoint the background thread asks for
+//! ([`checkpoints`]); what it keeps between transactions is its [`Memory`], what the jobs of
 //! one transaction share is its prepared [`Statements`].
 
 use std::sync::mpsc::{self, RecvTimeoutError};
