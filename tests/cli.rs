@@ -142,6 +142,13 @@ fn seal_verify_takes_a_piped_echostr_and_warns_of_a_bad_one() {
         assert!(opened.status.success(), "{}", stderr(&opened));
         assert_eq!(stdout(&opened), "1234567890\n", "{piped:?}");
     }
+    let o = seal("\n");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: nothing to seal: stdin holds only a line ending"),
+        "{}",
+        stderr(&o)
+    );
     for bad in ["two words\n", "<xml/>", "1234567890\n\n"] {
         let o = seal(bad);
         assert!(o.status.success(), "{bad:?}: {}", stderr(&o));

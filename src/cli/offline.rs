@@ -71,16 +71,20 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let (config, index) = load_app(args.config, args.app, crate::config::Uses::Callbacks)?;
     let app: &AppConfig = &config.apps[index];
     let crypt = app.msg_crypt()?;
-    let mut plaintext = read_input(args.file)?;
-    if args.verify {
-        plaintext = echostr(plaintext);
-    }
+    let input = read_input(args.file)?;
+    let had_input = !input.is_empty();
+    let plaintext = if args.verify { echostr(input) } else { input };
     if plaintext.is_empty() {
         let source = args
             .file
             .map_or_else(|| "stdin".to_owned(), |f| f.display().to_string());
+        let holds = if had_input {
+            "holds only a line ending"
+        } else {
+            "is empty"
+        };
         return Err(CliError::new(format!(
-            "nothing to seal: {source} is empty (the plaintext to encrypt; with --verify, the echostr)"
+            "nothing to seal: {source} {holds} (the plaintext to encrypt; with --verify, the echostr)"
         )));
     }
     let mut rng = rand::thread_rng();
