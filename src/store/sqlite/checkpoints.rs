@@ -90,10 +90,7 @@ fn run(conn: &Connection, stop: &mpsc::Receiver<()>, writer: &CheckpointRequest)
 /// One background checkpoint: copy what the WAL holds, and ask the writer to finish when it
 /// holds [`HAND_OVER_FRAMES`] or more.
 fn copy(conn: &Connection, writer: &CheckpointRequest) {
-    // Its row: busy, the frames in the WAL, the frames copied.
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        row.get::<_, i64>(1)
-    }) {
+    match passive(conn) {
         Ok(frames) if frames >= HAND_OVER_FRAMES => writer.ask(),
         Ok(_) => {}
         // A failure here (a full disk, say) leaves the copying to the writer's checkpoint,
@@ -106,9 +103,16 @@ fn copy(conn: &Connection, writer: &CheckpointRequest) {
 /// between two batches, outside any transaction, this copies every frame and lets the next
 /// commit start the WAL over).
 pub(super) fn finish(conn: &Connection) {
-    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+    if let Err(e) = passive(conn) {
         tracing::debug!(error = %e, "the writer's checkpoint failed");
     }
+}
+
+/// A passive checkpoint on `conn` (it never waits for, or blocks, the writer or a reader): the
+/// frames the WAL holds.
+fn passive(conn: &Connection) -> rusqlite::Result<i64> {
+    // Its row: busy, the frames in the WAL, the frames copied.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
 }
 
 #[cfg(test)]

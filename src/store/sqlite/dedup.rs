@@ -331,12 +331,13 @@ impl RecentKeys {
             held.sort_unstable_by_key(|(_, id)| **id);
             let mut kept = Vec::with_capacity(held.len());
             for (key, id) in held {
-                if *id > deleted_up_to || event_exists(conn, *id)? {
-                    kept.push((key, id));
-                }
-                #[cfg(test)]
-                if *id <= deleted_up_to {
+                let keep = *id > deleted_up_to || {
+                    #[cfg(test)]
                     self.checked.set(self.checked.get() + 1);
+                    event_exists(conn, *id)?
+                };
+                if keep {
+                    kept.push((key, id));
                 }
             }
             held = kept;
