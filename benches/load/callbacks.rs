@@ -2,7 +2,7 @@
 //! and streamed to a file (one `query<TAB>body` line each) for `wrk`.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wecom_callback::MsgCrypt;
 use wecom_callback::callback::seal_post;
@@ -77,16 +77,44 @@ pub fn prepare(series: usize, count: usize) -> Vec<Sealed> {
 /// `count` callbacks of `series`, created over the last `count / CREATED_PER_SECOND` seconds
 /// (as a stream at full load), one at a time.
 pub fn created_over_time(series: usize, count: usize) -> impl Iterator<Item = Sealed> {
+    created_from(series, count, now() - span(count))
+}
+
+/// `count` callbacks of `series`, the first created at `first` (Unix seconds), one second
+/// later every [`CREATED_PER_SECOND`].
+fn created_from(series: usize, count: usize, first: i64) -> impl Iterator<Item = Sealed> {
     let crypt = crypt();
-    let first = now() - (count / CREATED_PER_SECOND) as i64;
     (0..count)
         .map(move |i| seal_created(&crypt, series, i, first + (i / CREATED_PER_SECOND) as i64))
 }
 
-/// [`created_over_time`], written to `path` for `wrk`.
-pub fn write_file(path: &Path, series: usize, count: usize) {
+/// The seconds `count` callbacks of a stream at full load were created over.
+fn span(count: usize) -> i64 {
+    count.div_ceil(CREATED_PER_SECOND) as i64
+}
+
+/// `rounds` files for `wrk` in `dir` (`requests-0.txt`, …), of `count` callbacks each, series
+/// `first_series`, `first_series + 1`, …: consecutive parts of one stream, each file's events
+/// created after the one before's, the last ending now. A target's store keeps every round's
+/// events, and in a real stream a later callback is not created before an earlier one: files
+/// whose creation times overlapped made the later rounds' new events look like late ones to
+/// the SQLite store (a lookup and a sweep write at a random place of its dedup index each).
+pub fn write_files(dir: &Path, first_series: usize, rounds: usize, count: usize) -> Vec<PathBuf> {
+    let start = now() - span(count) * rounds as i64;
+    (0..rounds)
+        .map(|round| {
+            let path = dir.join(format!("requests-{round}.txt"));
+            let first = start + span(count) * round as i64;
+            write_file(&path, created_from(first_series + round, count, first));
+            path
+        })
+        .collect()
+}
+
+/// `callbacks` written to `path` for `wrk`, one `query<TAB>body` line each.
+pub fn write_file(path: &Path, callbacks: impl Iterator<Item = Sealed>) {
     let mut out = BufWriter::new(std::fs::File::create(path).expect("requests file"));
-    for s in created_over_time(series, count) {
+    for s in callbacks {
         writeln!(out, "{}\t{}", s.query, s.body).expect("write requests");
     }
     out.flush().expect("flush requests");

@@ -128,10 +128,7 @@ fn main() {
                         .ok()
                         .and_then(|s| s.parse().ok())
                         .unwrap_or(30);
-                    for round in 0..ROUNDS {
-                        let path = dir.join(format!("requests-{round}.txt"));
-                        callbacks::write_file(&path, first + round, 150_000);
-                    }
+                    callbacks::write_files(dir, first, ROUNDS, 150_000);
                     println!("sealed callbacks written to {}", dir.display());
                 }
                 other => println!(
@@ -153,7 +150,7 @@ async fn syscalls_per_callback(dir: &Path) {
         return;
     }
     let requests = dir.join("requests-syscalls.txt");
-    callbacks::write_file(&requests, 40, 100_000);
+    callbacks::write_file(&requests, callbacks::created_over_time(40, 100_000));
     let targets = [
         targets::bare().await,
         targets::serve(
@@ -201,13 +198,7 @@ async fn throughput(dir: &Path) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(150_000);
     println!("throughput: sealing {ROUNDS} × {count} distinct callbacks …");
-    let files: Vec<PathBuf> = (0..ROUNDS)
-        .map(|round| {
-            let path = dir.join(format!("requests-{round}.txt"));
-            callbacks::write_file(&path, round, count);
-            path
-        })
-        .collect();
+    let files = callbacks::write_files(dir, 0, ROUNDS, count);
     let mut targets: Vec<Target> = vec![targets::bare().await];
     let ours = binary();
     for (name, store) in [
