@@ -183,11 +183,11 @@ async fn syscalls_per_callback(dir: &Path) {
 
 /// Write back what the runs before left in the page cache, so that no target's run pays (in
 /// slower syncs, or in the kernel's writeback on its cores) for the data of the one before.
-fn settle() {
+async fn settle() {
     if let Err(e) = Command::new("sync").status() {
         println!("  cannot run sync ({e}): runs may pay for the writes of the one before");
     }
-    std::thread::sleep(Duration::from_millis(500));
+    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 async fn throughput(dir: &Path) {
@@ -272,7 +272,7 @@ async fn throughput(dir: &Path) {
     let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
     for (round, file) in files.iter().enumerate() {
         for (i, target) in targets.iter().enumerate() {
-            settle();
+            settle().await;
             let (before, database_before) = (target.cpu_seconds(), target.database_cpu_seconds());
             let threads_before = target.thread_cpu_seconds();
             let report = wrk::run(dir, &target.url(), file, seconds, CONNECTIONS);
