@@ -160,6 +160,39 @@ fn seal_verify_takes_a_piped_echostr_and_warns_of_a_bad_one() {
     }
 }
 
+/// `seal` warns when the file is not a callback the server would take — a golden `.json`
+/// picked for its `.xml`, say — and seals it anyway (to test that refusal); a fixture's XML
+/// seals without a word.
+#[test]
+fn seal_warns_of_a_plaintext_the_server_would_refuse() {
+    let config = example_config();
+    let xml = run(&[
+        "seal",
+        "--config",
+        &config,
+        &fixture_path("change_external_chat__create.xml"),
+    ]);
+    assert!(xml.status.success(), "{}", stderr(&xml));
+    assert_eq!(stderr(&xml), "");
+    let json = run(&[
+        "seal",
+        "--config",
+        &config,
+        &fixture_path("change_external_chat__create.json"),
+    ]);
+    assert!(json.status.success(), "{}", stderr(&json));
+    assert!(
+        stderr(&json).starts_with("warning: not a callback the server takes (malformed xml"),
+        "{}",
+        stderr(&json)
+    );
+    let query = stdout(&json).lines().next().unwrap_or_default().to_owned();
+    assert!(
+        query.starts_with("msg_signature="),
+        "sealed anyway: {query}"
+    );
+}
+
 #[test]
 fn seal_then_decrypt_round_trips_and_tampering_is_named() {
     let file = fixture_path("change_external_contact__add_external_contact.xml");

@@ -130,7 +130,8 @@ enum Command {
         /// Send it to this URL (e.g. http://127.0.0.1:8080/callback/contacts) and print the answer.
         #[arg(long)]
         send: Option<String>,
-        /// The plaintext file; stdin when absent.
+        /// The plaintext file (callback XML; with --verify, the echostr); stdin when absent.
+        /// Plaintext the server would refuse is sealed anyway, with a warning.
         file: Option<PathBuf>,
     },
     /// Call one WeCom external-contact API method and print its JSON response as received.

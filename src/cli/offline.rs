@@ -73,7 +73,11 @@ pub(crate) fn seal(args: SealArgs<'_>) -> CliResult {
     let crypt = app.msg_crypt()?;
     let input = read_input(args.file)?;
     let had_input = !input.is_empty();
-    let plaintext = if args.verify { echostr(input) } else { input };
+    let plaintext = if args.verify {
+        echostr(input)
+    } else {
+        callback_plaintext(input)
+    };
     if plaintext.is_empty() {
         let source = args
             .file
@@ -129,6 +133,27 @@ fn echostr(mut input: Vec<u8>) -> Vec<u8> {
         eprintln!(
             "warning: not an echostr the server answers: it takes back only 1 to 128 printable \
              ASCII characters without spaces, quotes or markup (WeCom sends a random number)"
+        );
+    }
+    input
+}
+
+/// The callback XML to seal for a POST. One the server would not take (not UTF-8, or not an
+/// event it can parse — a golden `.json` picked for its `.xml`, say) is still sealed, to test
+/// that refusal, with a warning naming why before the server's uniform 400 `undecryptable`.
+fn callback_plaintext(input: Vec<u8>) -> Vec<u8> {
+    if input.is_empty() {
+        return input;
+    }
+    let refused = match std::str::from_utf8(&input) {
+        Ok(text) => crate::event::Event::parse(text)
+            .err()
+            .map(|e| e.to_string()),
+        Err(_) => Some("it is not UTF-8".to_owned()),
+    };
+    if let Some(why) = refused {
+        eprintln!(
+            "warning: not a callback the server takes ({why}); sealed anyway, it will answer 400"
         );
     }
     input
