@@ -451,13 +451,22 @@ where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
+    with_binary_on("backend = \"memory\"", server_keys, f).await
+}
+
+/// [`with_binary`] on the store `store` (the `[store]` section's keys).
+async fn with_binary_on<F, Fut>(store: &str, server_keys: &str, f: F) -> String
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config_path = dir.path().join("config.toml");
     std::fs::write(
         &config_path,
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_keys}\n[store]\nbackend = \"memory\"\n{}",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{server_keys}\n[store]\n{store}\n{}",
             app_section("contacts", "/callback/contacts")
         ),
     )
@@ -511,6 +520,38 @@ async fn stale_timestamps_are_refused_with_a_clock_skew_log_line() {
         .unwrap_or_else(|| panic!("{log}"));
     assert!(
         summary.contains("stored=1") && summary.contains("refused=2"),
+        "{summary}"
+    );
+}
+
+/// While the store cannot write (another process holds SQLite's write lock), a callback is
+/// answered 503, and the summary line at the stop counts it as unavailable beside the stored
+/// retry.
+#[tokio::test]
+async fn the_summary_line_counts_callbacks_the_store_could_not_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("inbox.db");
+    let store = format!(
+        "backend = \"sqlite\"\npath = {:?}",
+        db.display().to_string()
+    );
+    let log = with_binary_on(&store, "", |base| async move {
+        let client = reqwest::Client::new();
+        let xml = fixture("change_external_contact__edit_external_contact.xml");
+        let sealed = sealed_at(&xml, 0, "locked");
+        let holder = rusqlite::Connection::open(&db).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(post(&client, &base, &sealed).await.0, 503);
+        holder.execute_batch("COMMIT").unwrap();
+        assert_eq!(post(&client, &base, &sealed).await.0, 200);
+    })
+    .await;
+    let summary = log
+        .lines()
+        .find(|l| l.contains("callbacks in the last"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        summary.contains("stored=1") && summary.contains("unavailable=1"),
         "{summary}"
     );
 }

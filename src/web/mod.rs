@@ -201,6 +201,7 @@ impl Web {
                 "probe"
             }
             Err(e) => {
+                self.tally.unavailable.fetch_add(1, Ordering::Relaxed);
                 self.metrics.callback(&app.name, &kind, "store_unavailable");
                 tracing::error!(app = %app.name, error = %e, "cannot store callback");
                 return Answer::refuse(503, "store unavailable, retry later");
