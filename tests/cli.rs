@@ -166,20 +166,11 @@ fn seal_verify_takes_a_piped_echostr_and_warns_of_a_bad_one() {
 #[test]
 fn seal_warns_of_a_plaintext_the_server_would_refuse() {
     let config = example_config();
-    let xml = run(&[
-        "seal",
-        "--config",
-        &config,
-        &fixture_path("change_external_chat__create.xml"),
-    ]);
+    let seal = |name: &str| run(&["seal", "--config", &config, &fixture_path(name)]);
+    let xml = seal("change_external_chat__create.xml");
     assert!(xml.status.success(), "{}", stderr(&xml));
     assert_eq!(stderr(&xml), "");
-    let json = run(&[
-        "seal",
-        "--config",
-        &config,
-        &fixture_path("change_external_chat__create.json"),
-    ]);
+    let json = seal("change_external_chat__create.json");
     assert!(json.status.success(), "{}", stderr(&json));
     assert!(
         stderr(&json).starts_with("warning: not a callback the server takes (malformed xml"),

@@ -480,6 +480,13 @@ where
     std::fs::read_to_string(&log).unwrap()
 }
 
+/// The summary line `serve` logs at its stop (`callbacks in the last …`).
+fn summary_line(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("callbacks in the last"))
+        .unwrap_or_else(|| panic!("{log}"))
+}
+
 /// The default window (10 minutes): a callback 11 minutes old, or 11 minutes in the future, is
 /// refused with 401. The log line names the reason and clock skew. One 9 minutes old is stored.
 #[tokio::test]
@@ -514,10 +521,7 @@ async fn stale_timestamps_are_refused_with_a_clock_skew_log_line() {
         refusals[1]
     );
     // The summary line at the stop counts the one stored and the two refused.
-    let summary = log
-        .lines()
-        .find(|l| l.contains("callbacks in the last"))
-        .unwrap_or_else(|| panic!("{log}"));
+    let summary = summary_line(&log);
     assert!(
         summary.contains("stored=1") && summary.contains("refused=2"),
         "{summary}"
@@ -546,10 +550,7 @@ async fn the_summary_line_counts_callbacks_the_store_could_not_take() {
         assert_eq!(post(&client, &base, &sealed).await.0, 200);
     })
     .await;
-    let summary = log
-        .lines()
-        .find(|l| l.contains("callbacks in the last"))
-        .unwrap_or_else(|| panic!("{log}"));
+    let summary = summary_line(&log);
     assert!(
         summary.contains("stored=1") && summary.contains("unavailable=1"),
         "{summary}"
