@@ -218,12 +218,7 @@ fn writer(
         let first = match queue.recv_timeout(dedup::SWEEP_IDLE) {
             Ok(job) => job,
             Err(RecvTimeoutError::Timeout) => {
-                if memory.recent.holds_any() {
-                    sweep(&conn, &mut memory, &mut sync);
-                }
-                if checkpoint.take() {
-                    checkpoints::finish(&conn);
-                }
+                between_batches(&conn, &mut memory, &mut sync, checkpoint, true);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -248,12 +243,25 @@ fn writer(
             job.answer(committed.clone(), &mut outbox);
         }
         outbox.send();
-        if memory.recent.sweep_due() {
-            sweep(&conn, &mut memory, &mut sync);
-        }
-        if checkpoint.take() {
-            checkpoints::finish(&conn);
-        }
+        between_batches(&conn, &mut memory, &mut sync, checkpoint, false);
+    }
+}
+
+/// The writer's work between two batches (or after [`dedup::SWEEP_IDLE`] without one, when
+/// `idle`): sweep the dedup keys held in memory when there are enough — or any, when idle —
+/// and finish a checkpoint the background thread asked for.
+fn between_batches(
+    conn: &Connection,
+    memory: &mut Memory,
+    sync: &mut SyncLevel,
+    checkpoint: &CheckpointRequest,
+    idle: bool,
+) {
+    if memory.recent.sweep_due() || (idle && memory.recent.holds_any()) {
+        sweep(conn, memory, sync);
+    }
+    if checkpoint.take() {
+        checkpoints::finish(conn);
     }
 }
 
