@@ -3,6 +3,8 @@
 //! decrypted before its signature checks out). The server and the `decrypt`/`seal` commands
 //! share this module, so they agree byte for byte.
 
+use std::borrow::Cow;
+
 use crate::crypto::{CryptoError, MsgCrypt, RANDOM_LEN};
 use crate::envelope::{Envelope, EnvelopeError};
 use crate::event::Event;
@@ -238,37 +240,7 @@ impl CallbackQuery {
     /// # Errors
     /// [`CallbackError::Query`] naming a missing parameter or a bad escape.
     pub fn parse(query: &str) -> Result<Self, CallbackError> {
-        let mut out = CallbackQuery::default();
-        let (mut sig, mut ts, mut nonce) = (None, None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
-            // Only WeCom's parameters are read (and named in errors); others are ignored.
-            let name = match name {
-                "msg_signature" => "msg_signature",
-                "timestamp" => "timestamp",
-                "nonce" => "nonce",
-                "echostr" => "echostr",
-                _ => continue,
-            };
-            let value = percent_decode(raw).ok_or_else(|| {
-                CallbackError::Query(format!("query parameter {name} has a bad %-escape"))
-            })?;
-            match name {
-                "msg_signature" => sig = Some(value),
-                "timestamp" => ts = Some(value),
-                "nonce" => nonce = Some(value),
-                "echostr" => out.echostr = Some(value.replace(' ', "+")),
-                _ => {}
-            }
-        }
-        let need = |v: Option<String>, name: &str| {
-            v.filter(|s| !s.is_empty())
-                .ok_or_else(|| CallbackError::Query(format!("missing query parameter {name}")))
-        };
-        out.msg_signature = need(sig, "msg_signature")?;
-        out.timestamp = need(ts, "timestamp")?;
-        out.nonce = need(nonce, "nonce")?;
-        Ok(out)
+        QueryParams::parse(query).map(QueryParams::into_owned)
     }
 
     /// The query string WeCom would send (values percent-encoded).
@@ -287,11 +259,80 @@ impl CallbackQuery {
     }
 }
 
+/// A query's signed parameters, borrowed from the query string unless they were escaped: the
+/// server reads each callback's query without copying it.
+struct QueryParams<'a> {
+    msg_signature: Cow<'a, str>,
+    timestamp: Cow<'a, str>,
+    nonce: Cow<'a, str>,
+    echostr: Option<Cow<'a, str>>,
+}
+
+impl<'a> QueryParams<'a> {
+    /// See [`CallbackQuery::parse`].
+    fn parse(query: &'a str) -> Result<Self, CallbackError> {
+        let (mut sig, mut ts, mut nonce, mut echostr) = (None, None, None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            // Only WeCom's parameters are read (and named in errors); others are ignored.
+            let name = match name {
+                "msg_signature" => "msg_signature",
+                "timestamp" => "timestamp",
+                "nonce" => "nonce",
+                "echostr" => "echostr",
+                _ => continue,
+            };
+            let value = percent_decode(raw).ok_or_else(|| {
+                CallbackError::Query(format!("query parameter {name} has a bad %-escape"))
+            })?;
+            match name {
+                "msg_signature" => sig = Some(value),
+                "timestamp" => ts = Some(value),
+                "nonce" => nonce = Some(value),
+                "echostr" if value.contains(' ') => {
+                    echostr = Some(Cow::Owned(value.replace(' ', "+")));
+                }
+                "echostr" => echostr = Some(value),
+                _ => {}
+            }
+        }
+        let need = |v: Option<Cow<'a, str>>, name: &str| {
+            v.filter(|s| !s.is_empty())
+                .ok_or_else(|| CallbackError::Query(format!("missing query parameter {name}")))
+        };
+        Ok(QueryParams {
+            msg_signature: need(sig, "msg_signature")?,
+            timestamp: need(ts, "timestamp")?,
+            nonce: need(nonce, "nonce")?,
+            echostr,
+        })
+    }
+
+    /// Borrow a parsed query's parameters.
+    fn of(query: &'a CallbackQuery) -> Self {
+        QueryParams {
+            msg_signature: Cow::Borrowed(&query.msg_signature),
+            timestamp: Cow::Borrowed(&query.timestamp),
+            nonce: Cow::Borrowed(&query.nonce),
+            echostr: query.echostr.as_deref().map(Cow::Borrowed),
+        }
+    }
+
+    fn into_owned(self) -> CallbackQuery {
+        CallbackQuery {
+            msg_signature: self.msg_signature.into_owned(),
+            timestamp: self.timestamp.into_owned(),
+            nonce: self.nonce.into_owned(),
+            echostr: self.echostr.map(Cow::into_owned),
+        }
+    }
+}
+
 /// Verify the signature, then the timestamp window, then decrypt (CBC is unauthenticated, so
 /// nothing is decrypted before its signature checks out).
 fn open(
     crypt: &MsgCrypt,
-    query: &CallbackQuery,
+    query: &QueryParams<'_>,
     signed: &str,
     window: TimestampWindow,
 ) -> Result<String, CallbackError> {
@@ -314,7 +355,12 @@ pub fn open_post(
     body: &[u8],
     window: TimestampWindow,
 ) -> Result<String, CallbackError> {
-    open(crypt, query, &Envelope::encrypt_of(body)?, window)
+    open(
+        crypt,
+        &QueryParams::of(query),
+        &Envelope::encrypt_of(body)?,
+        window,
+    )
 }
 
 /// Verify, decrypt and parse a POSTed callback: the plaintext and its typed event.
@@ -327,7 +373,25 @@ pub fn open_event(
     body: &[u8],
     window: TimestampWindow,
 ) -> Result<(String, Event), CallbackError> {
-    let plaintext = open_post(crypt, query, body, window)?;
+    with_event(open_post(crypt, query, body, window)?)
+}
+
+/// [`CallbackQuery::parse`] then [`open_event`], the query's values borrowed from `query`.
+///
+/// # Errors
+/// See [`CallbackError`].
+pub(crate) fn open_event_of_query_string(
+    crypt: &MsgCrypt,
+    query: &str,
+    body: &[u8],
+    window: TimestampWindow,
+) -> Result<(String, Event), CallbackError> {
+    let query = QueryParams::parse(query)?;
+    with_event(open(crypt, &query, &Envelope::encrypt_of(body)?, window)?)
+}
+
+/// The plaintext and its typed event; a plaintext that is not WeCom XML is undecryptable.
+fn with_event(plaintext: String) -> Result<(String, Event), CallbackError> {
     match Event::parse(&plaintext) {
         Ok(event) => Ok((plaintext, event)),
         Err(e) => Err(CallbackError::Undecryptable(Undecryptable::Plaintext(
@@ -350,7 +414,7 @@ pub fn open_get(
         .as_deref()
         .filter(|e| !e.is_empty())
         .ok_or_else(|| CallbackError::Query("missing query parameter echostr".into()))?;
-    open(crypt, query, echostr, window)
+    open(crypt, &QueryParams::of(query), echostr, window)
 }
 
 /// A sealed callback: what WeCom would send for a plaintext.
@@ -420,9 +484,9 @@ pub fn seal_get(
     })
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
-        return Some(s.to_owned());
+        return Some(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -438,7 +502,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 fn percent_encode(s: &str) -> String {
@@ -565,6 +629,15 @@ mod tests {
             doctor_probe_xml("ww1", 1700000000),
             "<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[wecom_callback_doctor]]></Event><ChangeType><![CDATA[probe]]></ChangeType></xml>"
         );
+    }
+
+    #[test]
+    fn a_query_is_read_without_copies_unless_escaped() {
+        let q = QueryParams::parse("msg_signature=ab&timestamp=1&nonce=n%2B1&echostr=a b").unwrap();
+        assert!(matches!(q.msg_signature, Cow::Borrowed("ab")));
+        assert!(matches!(q.timestamp, Cow::Borrowed("1")));
+        assert!(matches!(q.nonce, Cow::Owned(ref n) if n == "n+1"));
+        assert_eq!(q.echostr.as_deref(), Some("a+b"));
     }
 
     #[test]

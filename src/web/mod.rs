@@ -176,12 +176,11 @@ impl Web {
     /// POST `{path}?msg_signature&timestamp&nonce`: open, parse, store, then answer 200.
     pub(crate) async fn receive(&self, app: &AppRoute, query: &str, body: &[u8]) -> Answer {
         let started = Instant::now();
-        let (plaintext, event) = match CallbackQuery::parse(query)
-            .and_then(|query| callback::open_event(&app.crypt, &query, body, app.window()))
-        {
-            Ok(opened) => opened,
-            Err(e) => return self.refuse_callback(app, "POST", &e),
-        };
+        let (plaintext, event) =
+            match callback::open_event_of_query_string(&app.crypt, query, body, app.window()) {
+                Ok(opened) => opened,
+                Err(e) => return self.refuse_callback(app, "POST", &e),
+            };
         let kind = event.kind();
         let accepted = self.intake.accept(&app.name, plaintext, event, &kind).await;
         self.note_write(accepted.as_ref().err());
