@@ -186,11 +186,11 @@ impl Event {
     /// one may run in parallel with anything.
     pub fn order_key(&self) -> Option<String> {
         if let Some(id) = self.external_user_id().filter(|s| !s.is_empty()) {
-            return Some(format!("external_user_id:{id}"));
+            return Some(["external_user_id:", id].concat());
         }
         self.chat_id()
             .filter(|s| !s.is_empty())
-            .map(|id| format!("chat_id:{id}"))
+            .map(|id| ["chat_id:", id].concat())
     }
 
     /// The JSON form (architecture §3.4).
