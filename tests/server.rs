@@ -83,6 +83,42 @@ async fn every_fixture_is_handled_exactly_once_despite_retries() {
     running.stop().await;
 }
 
+/// A callback is answered with the app's `reply`: an empty body and no `Content-Type` by
+/// default (self-built apps), `text/plain` when the app replies `success`.
+#[tokio::test]
+async fn the_answer_to_a_callback_is_the_apps_reply() {
+    let client = reqwest::Client::new();
+    for (extra, body, content_type) in [
+        ("", "", None),
+        ("reply = \"success\"", "success", Some("text/plain")),
+    ] {
+        let running = Service::new(config("", extra)).start().await.unwrap();
+        let sealed = seal(
+            &fixture("change_external_contact__add_external_contact.xml"),
+            "reply",
+        );
+        let url = format!(
+            "http://{}/callback/contacts?{}",
+            running.addr(),
+            sealed.query.to_query_string()
+        );
+        let r = client
+            .post(url)
+            .body(sealed.body.clone().unwrap_or_default())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let header = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header.as_deref(), content_type, "{extra:?}");
+        assert_eq!(r.text().await.unwrap(), body);
+        running.stop().await;
+    }
+}
+
 /// Hostile and malformed requests: each gets its 4xx within a second, nothing is stored, and
 /// the server still handles a real event afterwards.
 #[tokio::test]

@@ -15,12 +15,13 @@ use super::{Answer, AppRoute, Web};
 
 impl From<Answer> for HttpResponse {
     fn from(answer: Answer) -> Self {
-        HttpResponse::build(StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST))
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(answer.content_type),
-            ))
-            .body(answer.body)
+        let mut response = HttpResponse::build(
+            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST),
+        );
+        if let Some(content_type) = answer.content_type {
+            response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)));
+        }
+        response.body(answer.body)
     }
 }
 

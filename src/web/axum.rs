@@ -17,12 +17,13 @@ use super::{Answer, Web};
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (
-            status,
-            [(header::CONTENT_TYPE, self.content_type)],
-            self.body,
-        )
-            .into_response()
+        match self.content_type {
+            Some(content_type) => {
+                (status, [(header::CONTENT_TYPE, content_type)], self.body).into_response()
+            }
+            // `Body`, not `Bytes`, which axum would label `application/octet-stream`.
+            None => (status, axum::body::Body::from(self.body)).into_response(),
+        }
     }
 }
 

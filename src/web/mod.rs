@@ -55,25 +55,27 @@ pub(crate) struct Answer {
     /// The HTTP status.
     pub(crate) status: u16,
     /// `text/plain` with or without a charset, or Prometheus' content type (one of this
-    /// module's literals, sent as a static header value).
-    pub(crate) content_type: &'static str,
+    /// module's literals, sent as a static header value); none for an empty body, such as a
+    /// self-built app's 200 to a callback, so that its answer carries no header to build.
+    pub(crate) content_type: Option<&'static str>,
     /// The body.
     pub(crate) body: Bytes,
 }
 
 impl Answer {
     fn ok(body: impl Into<Bytes>) -> Self {
+        let body = body.into();
         Answer {
             status: 200,
-            content_type: "text/plain",
-            body: body.into(),
+            content_type: (!body.is_empty()).then_some("text/plain"),
+            body,
         }
     }
 
     fn refuse(status: u16, reason: impl Into<String>) -> Self {
         Answer {
             status,
-            content_type: "text/plain; charset=utf-8",
+            content_type: Some("text/plain; charset=utf-8"),
             body: Bytes::from(reason.into()),
         }
     }
@@ -324,7 +326,7 @@ impl Web {
         }
         Answer {
             status: 200,
-            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            content_type: Some("text/plain; version=0.0.4; charset=utf-8"),
             body: self.metrics.render().into(),
         }
     }

@@ -71,6 +71,9 @@ async fn check(base: &str, seen: &Seen) {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    // A self-built app's reply: an empty body, with no content type to label it.
+    assert_eq!(r.headers().get("content-type"), None);
+    assert_eq!(r.text().await.unwrap(), "");
     for _ in 0..500 {
         if !seen.0.lock().unwrap().is_empty() {
             break;
