@@ -272,8 +272,11 @@ impl<'a> QueryParams<'a> {
     /// See [`CallbackQuery::parse`].
     fn parse(query: &'a str) -> Result<Self, CallbackError> {
         let (mut sig, mut ts, mut nonce, mut echostr) = (None, None, None, None);
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        for pair in pairs(query) {
+            let (name, raw) = match pair.bytes().position(|b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, ""),
+            };
             // Only WeCom's parameters are read (and named in errors); others are ignored.
             let name = match name {
                 "msg_signature" => "msg_signature",
@@ -289,7 +292,7 @@ impl<'a> QueryParams<'a> {
                 "msg_signature" => sig = Some(value),
                 "timestamp" => ts = Some(value),
                 "nonce" => nonce = Some(value),
-                "echostr" if value.contains(' ') => {
+                "echostr" if value.bytes().any(|b| b == b' ') => {
                     echostr = Some(Cow::Owned(value.replace(' ', "+")));
                 }
                 "echostr" => echostr = Some(value),
@@ -484,8 +487,28 @@ pub fn seal_get(
     })
 }
 
+/// The non-empty `&`-separated pairs of a query string. A byte loop: for strings this short,
+/// `str::split`'s searcher costs more than the scan itself. (`&` and `=` are ASCII, so every
+/// cut falls on a character boundary.)
+fn pairs(query: &str) -> impl Iterator<Item = &str> {
+    let mut rest = query;
+    std::iter::from_fn(move || {
+        while !rest.is_empty() {
+            let (pair, after) = match rest.bytes().position(|b| b == b'&') {
+                Some(at) => (&rest[..at], &rest[at + 1..]),
+                None => (rest, ""),
+            };
+            rest = after;
+            if !pair.is_empty() {
+                return Some(pair);
+            }
+        }
+        None
+    })
+}
+
 fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains('%') {
+    if !s.bytes().any(|b| b == b'%') {
         return Some(Cow::Borrowed(s));
     }
     let bytes = s.as_bytes();
@@ -638,6 +661,35 @@ mod tests {
         assert!(matches!(q.timestamp, Cow::Borrowed("1")));
         assert!(matches!(q.nonce, Cow::Owned(ref n) if n == "n+1"));
         assert_eq!(q.echostr.as_deref(), Some("a+b"));
+    }
+
+    #[test]
+    fn empty_pairs_bare_names_and_other_parameters_are_skipped() {
+        let q = CallbackQuery::parse("&&foo&msg_signature=ab&=x&nonce&timestamp=1&&nonce=2&a=b=c")
+            .unwrap();
+        assert_eq!(
+            (
+                q.msg_signature.as_str(),
+                q.timestamp.as_str(),
+                q.nonce.as_str()
+            ),
+            ("ab", "1", "2")
+        );
+        let q = CallbackQuery::parse("msg_signature=a=b&timestamp=1&nonce=2").unwrap();
+        assert_eq!(q.msg_signature, "a=b", "only the first = splits a pair");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_query_string_reads_back_as_written(
+            msg_signature in "[^ ]{1,12}",
+            timestamp in "[^ ]{1,12}",
+            nonce in "[^ ]{1,12}",
+            echostr in proptest::option::of("[^ ]{1,12}"),
+        ) {
+            let query = CallbackQuery { msg_signature, timestamp, nonce, echostr };
+            proptest::prop_assert_eq!(CallbackQuery::parse(&query.to_query_string()), Ok(query));
+        }
     }
 
     #[test]
