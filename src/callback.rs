@@ -358,12 +358,17 @@ pub fn open_post(
     body: &[u8],
     window: TimestampWindow,
 ) -> Result<String, CallbackError> {
-    open(
-        crypt,
-        &QueryParams::of(query),
-        &Envelope::encrypt_of(body)?,
-        window,
-    )
+    open_body(crypt, &QueryParams::of(query), body, window)
+}
+
+/// The envelope's `Encrypt`, then [`open`].
+fn open_body(
+    crypt: &MsgCrypt,
+    query: &QueryParams<'_>,
+    body: &[u8],
+    window: TimestampWindow,
+) -> Result<String, CallbackError> {
+    open(crypt, query, &Envelope::encrypt_of(body)?, window)
 }
 
 /// Verify, decrypt and parse a POSTed callback: the plaintext and its typed event.
@@ -389,8 +394,7 @@ pub(crate) fn open_event_of_query_string(
     body: &[u8],
     window: TimestampWindow,
 ) -> Result<(String, Event), CallbackError> {
-    let query = QueryParams::parse(query)?;
-    with_event(open(crypt, &query, &Envelope::encrypt_of(body)?, window)?)
+    with_event(open_body(crypt, &QueryParams::parse(query)?, body, window)?)
 }
 
 /// The plaintext and its typed event; a plaintext that is not WeCom XML is undecryptable.

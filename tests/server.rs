@@ -97,17 +97,7 @@ async fn the_answer_to_a_callback_is_the_apps_reply() {
             &fixture("change_external_contact__add_external_contact.xml"),
             "reply",
         );
-        let url = format!(
-            "http://{}/callback/contacts?{}",
-            running.addr(),
-            sealed.query.to_query_string()
-        );
-        let r = client
-            .post(url)
-            .body(sealed.body.clone().unwrap_or_default())
-            .send()
-            .await
-            .unwrap();
+        let r = post_response(&client, &format!("http://{}", running.addr()), &sealed).await;
         assert_eq!(r.status(), 200);
         let header = r
             .headers()

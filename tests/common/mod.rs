@@ -87,17 +87,26 @@ pub fn seal(plaintext: &str, nonce: &str) -> Sealed {
 
 /// POST a sealed callback; returns (status, body).
 pub async fn post(client: &reqwest::Client, base: &str, sealed: &Sealed) -> (u16, String) {
+    let r = post_response(client, base, sealed).await;
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// POST a sealed callback; returns the whole response (for its headers).
+pub async fn post_response(
+    client: &reqwest::Client,
+    base: &str,
+    sealed: &Sealed,
+) -> reqwest::Response {
     let url = format!(
         "{base}/callback/contacts?{}",
         sealed.query.to_query_string()
     );
-    let r = client
+    client
         .post(url)
         .body(sealed.body.clone().unwrap_or_default())
         .send()
         .await
-        .expect("post");
-    (r.status().as_u16(), r.text().await.unwrap_or_default())
+        .expect("post")
 }
 
 /// What a [`Recorder`] saw: (event id, kind, order key).
