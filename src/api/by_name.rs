@@ -14,9 +14,9 @@
 use futures::Stream;
 use serde_json::{Map, Value};
 
+use super::catalog::{ENDPOINTS, endpoint_table};
 use super::client::Client;
 use super::endpoint::Endpoint;
-use super::endpoints::{ENDPOINTS, endpoint_table};
 use super::error::ApiError;
 use super::paging::{PAGINATION, pagination};
 #[cfg(test)]

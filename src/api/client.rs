@@ -44,7 +44,7 @@ const DEFAULT_EXPIRES_IN: u64 = 7200;
 ///
 /// Cheap to clone: clones share the HTTP connection pool, the token cache and the call counts.
 /// The typed endpoint methods (`client.send_welcome_msg(&req)`, …) are generated from the
-/// endpoint table in [`endpoints`](super::endpoints).
+/// endpoint table in [`catalog`](super::catalog).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), wecom_callback::api::ApiError> {

@@ -1,7 +1,7 @@
 //! The [`Endpoint`] trait: what a request type knows about the WeCom endpoint it is for.
 //!
 //! Every request type implements it (generated from the table in
-//! [`endpoints`](super::endpoints)), which is what lets [`Client::call`](super::Client::call),
+//! [`catalog`](super::catalog)), which is what lets [`Client::call`](super::Client::call),
 //! the cursor helpers and the by-name dispatch be written once.
 
 use serde::Serialize;

@@ -6,7 +6,7 @@
 //!   policy for WeCom's `errcode`s, a count of calls by `errcode` for metrics.
 //! - [`token`]: the [`TokenStore`] the token is cached in and the single-flight refresh.
 //! - [`ApiError`] ([`error`]) and the [`errcode`]s that change what the client does.
-//! - [`endpoints`]: the table of every endpoint. Each row generates the [`Endpoint`] impl of a
+//! - [`catalog`]: the table of every endpoint. Each row generates the [`Endpoint`] impl of a
 //!   request type and the [`Client`] method of the same name.
 //! - One module per area with its request and response types: [`contact`], [`contact_way`],
 //!   [`strategy`], [`tag`], [`transfer`], [`group_chat`], [`moment`], [`message`],
@@ -49,11 +49,11 @@
 pub mod acquisition;
 pub mod by_name;
 mod call_counts;
+pub mod catalog;
 pub mod client;
 pub mod contact;
 pub mod contact_way;
 pub mod endpoint;
-pub mod endpoints;
 pub mod errcode;
 pub mod error;
 pub mod group_chat;
@@ -73,9 +73,9 @@ pub mod types;
 pub use by_name::{
     ByNameError, METHODS, call_by_name, first_page_request, pages_by_name, request_json,
 };
+pub use catalog::ENDPOINTS;
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL};
 pub use endpoint::{Endpoint, EndpointInfo, HttpMethod};
-pub use endpoints::ENDPOINTS;
 pub use error::{ApiError, TokenStoreError};
 pub use paging::{CursorRequest, PAGINATION, Paged, Pagination, Scheme, pagination};
 pub use token::{AccessToken, CachedToken, MemoryTokenStore, TokenStore};

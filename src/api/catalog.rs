@@ -1,4 +1,4 @@
-//! The endpoint table: one row per WeCom customer-contact endpoint, and what is generated from
+//! The endpoint catalog: one row per WeCom customer-contact endpoint, and what is generated from
 //! it — the [`Endpoint`] impl of each request type, the typed [`Client`] method of the same
 //! name, and [`ENDPOINTS`]. The by-name dispatch ([`by_name`](super::by_name)) is generated from
 //! the same table, so a row added here is callable everywhere.
