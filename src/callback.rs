@@ -273,10 +273,7 @@ impl<'a> QueryParams<'a> {
     fn parse(query: &'a str) -> Result<Self, CallbackError> {
         let (mut sig, mut ts, mut nonce, mut echostr) = (None, None, None, None);
         for pair in pairs(query) {
-            let (name, raw) = match pair.bytes().position(|b| b == b'=') {
-                Some(at) => (&pair[..at], &pair[at + 1..]),
-                None => (pair, ""),
-            };
+            let (name, raw) = cut(pair, b'=');
             // Only WeCom's parameters are read (and named in errors); others are ignored.
             let name = match name {
                 "msg_signature" => "msg_signature",
@@ -492,16 +489,12 @@ pub fn seal_get(
 }
 
 /// The non-empty `&`-separated pairs of a query string. A byte loop: for strings this short,
-/// `str::split`'s searcher costs more than the scan itself. (`&` and `=` are ASCII, so every
-/// cut falls on a character boundary.)
+/// `str::split`'s searcher costs more than the scan itself.
 fn pairs(query: &str) -> impl Iterator<Item = &str> {
     let mut rest = query;
     std::iter::from_fn(move || {
         while !rest.is_empty() {
-            let (pair, after) = match rest.bytes().position(|b| b == b'&') {
-                Some(at) => (&rest[..at], &rest[at + 1..]),
-                None => (rest, ""),
-            };
+            let (pair, after) = cut(rest, b'&');
             rest = after;
             if !pair.is_empty() {
                 return Some(pair);
@@ -509,6 +502,15 @@ fn pairs(query: &str) -> impl Iterator<Item = &str> {
         }
         None
     })
+}
+
+/// `s` before and after the first `byte` (an ASCII byte, so both cuts fall on character
+/// boundaries), or all of `s` and nothing when it has none.
+fn cut(s: &str, byte: u8) -> (&str, &str) {
+    match s.bytes().position(|b| b == byte) {
+        Some(at) => (&s[..at], &s[at + 1..]),
+        None => (s, ""),
+    }
 }
 
 fn percent_decode(s: &str) -> Option<Cow<'_, str>> {
