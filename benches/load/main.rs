@@ -9,7 +9,8 @@
 //!   posting every event to the bare endpoint (after each of their runs the benchmark waits
 //!   until the handler's backlog has run, so that it does not run in another target's turn);
 //!   with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that binary's SQLite figures side
-//!   by side. Every target gets three runs, interleaved; the table shows each target's median
+//!   by side, and this build's callbacks/s and CPU per callback as ratios of that binary's in
+//!   the same runs. Every target gets three runs, interleaved; the table shows each target's median
 //!   run: callbacks/s, the ratio to the bare endpoint, ack p50/p99, server CPU per callback
 //!   (also by thread, below the table; and for PostgreSQL on this machine, the database
 //!   server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not
@@ -267,12 +268,15 @@ async fn throughput(dir: &Path) {
             targets.push(target);
         }
     }
+    // Each baseline target beside the target of this build it is compared with.
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
     if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
         let baseline = PathBuf::from(baseline);
-        for (name, store) in [
-            ("baseline, SQLite full", SQLITE_FULL),
-            ("baseline, SQLite normal", SQLITE_NORMAL),
+        for (ours, name, store) in [
+            (1, "baseline, SQLite full", SQLITE_FULL),
+            (2, "baseline, SQLite normal", SQLITE_NORMAL),
         ] {
+            pairs.push((ours, targets.len()));
             targets.push(targets::serve(&baseline, dir, name, store, "", "info").await);
         }
     }
@@ -388,6 +392,7 @@ async fn throughput(dir: &Path) {
         }
     }
     threads_table(&medians, &targets);
+    baseline_table(&medians, &targets, &pairs);
     handled_table(&medians, &targets);
     // The services stop before their database is dropped.
     drop(targets);
@@ -407,6 +412,30 @@ fn threads_table(medians: &[Run], targets: &[Target]) {
             .map(|(name, seconds)| format!("{name} {:.1} µs", per_callback(*seconds)))
             .collect();
         println!("  {}: {}", target.name, threads.join(" · "));
+    }
+    println!();
+}
+
+/// This build against the baseline's (`LOAD_BASELINE_BIN`), target by target: the ratios of
+/// the median runs' callbacks/s and CPU per callback. Both ran in the same minutes on the same
+/// files, so the ratios hold where the machine's own speed does not (it drifts by ±15% and
+/// differs from machine to machine).
+fn baseline_table(medians: &[Run], targets: &[Target], pairs: &[(usize, usize)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    let per_callback = |run: &Run| run.cpu * 1e6 / run.report.requests.max(1) as f64;
+    println!("this build against the baseline (the same runs):");
+    for &(ours, baseline) in pairs {
+        let (now, before) = (&medians[ours], &medians[baseline]);
+        println!(
+            "  {}: callbacks/s {:.2}×, CPU per callback {:.2}× ({:.1} against {:.1} µs)",
+            targets[ours].name,
+            now.report.per_second / before.report.per_second.max(1.0),
+            per_callback(now) / per_callback(before).max(f64::MIN_POSITIVE),
+            per_callback(now),
+            per_callback(before)
+        );
     }
     println!();
 }
