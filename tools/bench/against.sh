@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The load benchmark with an older build side by side: builds the release binary of git
 # revision REV (by default 07b341c, the last commit before the speed work: the build the speed
-# issue's figures describe, 42 µs of CPU per callback on SQLite there) in a worktree of its own under
-# target/baseline/, then runs tools/bench/load.sh with it as LOAD_BASELINE_BIN. The throughput
+# issue's figures describe, 42 µs of CPU per callback on SQLite there) in a worktree of its own
+# under target/baseline/, then runs tools/bench/load.sh with it as LOAD_BASELINE_BIN. The throughput
 # table then has the older build's SQLite rows, and the ratios of this build's callbacks/s and
 # CPU per callback to its, measured in the same minutes.
 #
@@ -17,6 +17,7 @@ root="$PWD/target/baseline"
 tree="$root/tree-$commit"
 if [ ! -d "$tree" ]; then
     mkdir -p "$root"
+    git worktree prune
     git worktree add --detach "$tree" "$commit" >/dev/null
 fi
 echo "building $rev ($commit) …" >&2
