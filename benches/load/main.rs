@@ -10,10 +10,10 @@
 //!   until the handler's backlog has run, so that it does not run in another target's turn);
 //!   with `LOAD_BASELINE_BIN=path/to/older/wecom-callback`, that binary's SQLite figures side
 //!   by side, and this build's callbacks/s and CPU per callback as ratios of that binary's in
-//!   the same runs. Every target gets three runs, interleaved; the table shows each target's median
-//!   run: callbacks/s, the ratio to the bare endpoint, ack p50/p99, server CPU per callback
-//!   (also by thread, below the table; and for PostgreSQL on this machine, the database
-//!   server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not
+//!   the same runs. Every target gets three runs, interleaved; the table shows each target's
+//!   median run: callbacks/s, the ratio to the bare endpoint, ack p50/p99, server CPU per
+//!   callback (also by thread, below the table; and for PostgreSQL on this machine, the
+//!   database server's CPU per callback) and peak RSS. Ratios are refused when the bare endpoint is not
 //!   at least 3× the SQLite target: then the generator, not the service, is the limit. A second
 //!   table counts each `forward` target's callbacks until every delivery ran (the run and its
 //!   backlog together): callbacks handled per second, and server and database CPU per handled
@@ -273,10 +273,20 @@ async fn throughput(dir: &Path) {
     if let Ok(baseline) = std::env::var("LOAD_BASELINE_BIN") {
         let baseline = PathBuf::from(baseline);
         for (ours, name, store) in [
-            (1, "baseline, SQLite full", SQLITE_FULL),
-            (2, "baseline, SQLite normal", SQLITE_NORMAL),
+            (
+                "serve, SQLite full (default)",
+                "baseline, SQLite full",
+                SQLITE_FULL,
+            ),
+            (
+                "serve, SQLite normal",
+                "baseline, SQLite normal",
+                SQLITE_NORMAL,
+            ),
         ] {
-            pairs.push((ours, targets.len()));
+            if let Some(ours) = targets.iter().position(|t| t.name == ours) {
+                pairs.push((ours, targets.len()));
+            }
             targets.push(targets::serve(&baseline, dir, name, store, "", "info").await);
         }
     }
