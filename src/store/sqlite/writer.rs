@@ -56,7 +56,8 @@ pub(super) fn start(
 /// The most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// Woken with fewer jobs than this queued, the writer yields its CPU once before it begins the
+/// Woken with fewer jobs than this queued, the first of them durable (an append; the
+/// dispatcher's bookkeeping does not wait), the writer yields its CPU once before it begins the
 /// transaction. Under load the job that woke it is the first of several that the workers are
 /// about to queue; yielding lets them (30–40% more callbacks per commit, ~6% less CPU per
 /// callback: docs/performance-history.md, stop 31). Idle, nothing else is runnable and the
@@ -233,7 +234,7 @@ fn writer(
         };
         let mut batch = vec![first];
         drain(&queue, &mut batch);
-        if batch.len() < FEW {
+        if batch.len() < FEW && batch[0].needs().durable {
             // Let whatever else is runnable on this CPU (under load: a worker about to queue the
             // next jobs) run first. When nothing is, this returns at once.
             std::thread::yield_now();
