@@ -56,11 +56,11 @@ pub(super) fn start(
 /// The most operations committed in one transaction.
 const MAX_BATCH: usize = 512;
 
-/// Woken with fewer jobs than this queued, the first of them durable (an append; the
-/// dispatcher's bookkeeping does not wait), the writer yields its CPU once before it begins the
-/// transaction. Under load the job that woke it is the first of several that the workers are
-/// about to queue; yielding lets them (30–40% more callbacks per commit, ~6% less CPU per
-/// callback: docs/performance-history.md, stop 31). Idle, nothing else is runnable and the
+/// Woken with fewer jobs than this queued, the first of them durable (an append or another
+/// write its caller waits for; not the dispatcher's bookkeeping), the writer yields its CPU once
+/// before it begins the transaction. Under load the job that woke it is the first of several
+/// that the workers are about to queue; yielding lets them (30–40% more callbacks per commit,
+/// ~7% less CPU per callback: docs/performance-history.md, stop 31). Idle, nothing else is runnable and the
 /// yield returns at once, so a lone callback waits for nothing.
 const FEW: usize = 4;
 
