@@ -349,25 +349,16 @@ async fn throughput(dir: &Path) {
         "\n| target | callbacks/s | vs bare | ack p50 | ack p99 | server CPU per callback | database CPU per callback | peak RSS | failed |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for (
-        Run {
-            report,
-            cpu,
-            database,
-            ..
-        },
-        target,
-    ) in medians.iter().zip(&targets)
-    {
+    for (run, target) in medians.iter().zip(&targets) {
+        let report = &run.report;
         let ratio = if honest {
             format!("{:.2}×", report.per_second / bare)
         } else {
             "–".to_owned()
         };
-        let per_callback = |seconds: f64| seconds * 1e6 / report.requests.max(1) as f64;
-        let database = database.map_or_else(
+        let database = run.database.map_or_else(
             || "–".to_owned(),
-            |seconds| format!("{:.1} µs", per_callback(seconds)),
+            |seconds| format!("{:.1} µs", run.per_callback(seconds)),
         );
         println!(
             "| {} | {:.0} | {ratio} | {:.2} ms | {:.2} ms | {:.1} µs | {database} | {:.1} MiB | {} |",
@@ -375,7 +366,7 @@ async fn throughput(dir: &Path) {
             report.per_second,
             ms(report.p50),
             ms(report.p99),
-            per_callback(*cpu),
+            run.per_callback(run.cpu),
             target.peak_rss_mib(),
             report.failed
         );
@@ -415,12 +406,11 @@ async fn throughput(dir: &Path) {
 fn threads_table(medians: &[Run], targets: &[Target]) {
     println!("server CPU per callback by thread (the same runs):");
     for (run, target) in medians.iter().zip(targets) {
-        let per_callback = |seconds: f64| seconds * 1e6 / run.report.requests.max(1) as f64;
         let threads: Vec<String> = run
             .threads
             .iter()
-            .filter(|(_, seconds)| per_callback(**seconds) >= 0.1)
-            .map(|(name, seconds)| format!("{name} {:.1} µs", per_callback(*seconds)))
+            .filter(|(_, seconds)| run.per_callback(**seconds) >= 0.1)
+            .map(|(name, seconds)| format!("{name} {:.1} µs", run.per_callback(*seconds)))
             .collect();
         println!("  {}: {}", target.name, threads.join(" · "));
     }
@@ -435,17 +425,15 @@ fn baseline_table(medians: &[Run], targets: &[Target], pairs: &[(usize, usize)])
     if pairs.is_empty() {
         return;
     }
-    let per_callback = |run: &Run| run.cpu * 1e6 / run.report.requests.max(1) as f64;
     println!("this build against the baseline (the same runs):");
     for &(ours, baseline) in pairs {
         let (now, before) = (&medians[ours], &medians[baseline]);
+        let (now_cpu, before_cpu) = (now.per_callback(now.cpu), before.per_callback(before.cpu));
         println!(
-            "  {}: callbacks/s {:.2}×, CPU per callback {:.2}× ({:.1} against {:.1} µs)",
+            "  {}: callbacks/s {:.2}×, CPU per callback {:.2}× ({now_cpu:.1} against {before_cpu:.1} µs)",
             targets[ours].name,
             now.report.per_second / before.report.per_second.max(1.0),
-            per_callback(now) / per_callback(before).max(f64::MIN_POSITIVE),
-            per_callback(now),
-            per_callback(before)
+            now_cpu / before_cpu.max(f64::MIN_POSITIVE),
         );
     }
     println!();
@@ -462,6 +450,13 @@ struct Run {
     database: Option<f64>,
     /// For a target with a handler: the run and the backlog it left, together.
     handled: Option<Handled>,
+}
+
+impl Run {
+    /// `seconds` (of CPU) spread over the run's callbacks, in µs.
+    fn per_callback(&self, seconds: f64) -> f64 {
+        seconds * 1e6 / self.report.requests.max(1) as f64
+    }
 }
 
 /// A run with a handler, counted until its last delivery ran.
@@ -488,15 +483,15 @@ fn handled_table(medians: &[Run], targets: &[Target]) {
     );
     println!("|---|---|---|---|");
     for (run, handled, target) in rows {
-        let n = run.report.requests.max(1) as f64;
-        let database = handled
-            .database
-            .map_or_else(|| "–".to_owned(), |s| format!("{:.1} µs", s * 1e6 / n));
+        let database = handled.database.map_or_else(
+            || "–".to_owned(),
+            |s| format!("{:.1} µs", run.per_callback(s)),
+        );
         println!(
             "| {} | {:.0} | {:.1} µs | {database} |",
             target.name,
-            n / handled.seconds,
-            handled.cpu * 1e6 / n
+            run.report.requests.max(1) as f64 / handled.seconds,
+            run.per_callback(handled.cpu)
         );
     }
     println!("(the median run of each: its callbacks over the run's seconds and its backlog's)\n");

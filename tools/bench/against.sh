@@ -2,9 +2,9 @@
 # The load benchmark with an older build side by side: builds the release binary of git
 # revision REV (by default 07b341c, the last commit before the speed work: the build the speed
 # issue's figures describe, 42 µs of CPU per callback on SQLite there) in a worktree of its own
-# under target/baseline/, then runs tools/bench/load.sh with it as LOAD_BASELINE_BIN. The throughput
-# table then has the older build's SQLite rows, and the ratios of this build's callbacks/s and
-# CPU per callback to its, measured in the same minutes.
+# under target/baseline/, then runs tools/bench/load.sh with it as LOAD_BASELINE_BIN. The
+# throughput table then has the older build's SQLite rows, and the ratios of this build's
+# callbacks/s and CPU per callback to its, measured in the same minutes.
 #
 # Usage: tools/bench/against.sh [REV] [SCENARIO…]   (scenarios: throughput by default)
 set -euo pipefail

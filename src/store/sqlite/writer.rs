@@ -60,8 +60,8 @@ const MAX_BATCH: usize = 512;
 /// write its caller waits for; not the dispatcher's bookkeeping), the writer yields its CPU once
 /// before it begins the transaction. Under load the job that woke it is the first of several
 /// that the workers are about to queue; yielding lets them (30–40% more callbacks per commit,
-/// ~7% less CPU per callback: docs/performance-history.md, stop 31). Idle, nothing else is runnable and the
-/// yield returns at once, so a lone callback waits for nothing.
+/// ~7% less CPU per callback: docs/performance-history.md, stop 31). Idle, nothing else is
+/// runnable and the yield returns at once, so a lone callback waits for nothing.
 const FEW: usize = 4;
 
 /// What the writer thread keeps in memory between transactions.
@@ -235,8 +235,6 @@ fn writer(
         let mut batch = vec![first];
         drain(&queue, &mut batch);
         if batch.len() < FEW && batch[0].needs().durable {
-            // Let whatever else is runnable on this CPU (under load: a worker about to queue the
-            // next jobs) run first. When nothing is, this returns at once.
             std::thread::yield_now();
             drain(&queue, &mut batch);
         }
